@@ -1,0 +1,15 @@
+"""fastdl: compiled deep-learning kernels behind the from-scratch API of *Deep Learning from Scratch*.
+
+Swap ``lincoln`` for ``fastdl`` in a training loop; pick the kernel backend with
+``fastdl.set_backend('numpy' | 'cpu' | 'cuda' | 'auto')`` or ``FASTDL_BACKEND``.
+"""
+
+__version__ = "0.1.0"
+
+from fastdl import kernels
+from fastdl._show_config import show_config
+from fastdl.backend import get_backend, set_backend, use_backend
+from fastdl.config import get_num_threads, set_num_threads
+
+__all__ = ["kernels", "show_config", "get_backend", "set_backend", "use_backend", "get_num_threads",
+           "set_num_threads", "__version__"]

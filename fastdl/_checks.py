@@ -1,0 +1,106 @@
+"""Input validation for ``fastdl.kernels``: run once per call, before any backend.
+
+Every failure raises ``TypeError`` (wrong kind or dtype) or ``ValueError`` (wrong shape or value) with a
+message that names the op, the argument, what was received and the rule that was broken, e.g.
+``matmul: inner dimensions differ: a is (3, 4) and b is (5, 2); need a.shape[1] == b.shape[0]``.
+
+Arrays may be NumPy arrays or device arrays exposing ``__cuda_array_interface__`` (CuPy, PyTorch,
+Numba); shapes and dtypes are read without touching device memory.
+"""
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu")
+
+
+def is_device_array(a):
+    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+
+
+def shape_of(a):
+    if is_device_array(a):
+        return tuple(a.__cuda_array_interface__["shape"])
+    return a.shape
+
+
+def dtype_of(a):
+    if is_device_array(a):
+        return np.dtype(a.__cuda_array_interface__["typestr"])
+    return a.dtype
+
+
+def require_array(op, name, a):
+    if not (isinstance(a, np.ndarray) or is_device_array(a)):
+        raise TypeError(f"{op}: argument {name} must be a numpy array or a device array, "
+                        f"got {type(a).__name__}")
+
+
+def require_ndim(op, name, a, ndim, layout):
+    require_array(op, name, a)
+    shape = shape_of(a)
+    if len(shape) != ndim:
+        raise ValueError(f"{op}: argument {name} must be {ndim}-D {layout}, got shape {shape}")
+
+
+def require_shape(op, name, a, expected, why):
+    require_array(op, name, a)
+    if shape_of(a) != tuple(expected):
+        raise ValueError(f"{op}: argument {name} has shape {shape_of(a)}, expected {tuple(expected)} ({why})")
+
+
+def common_float_dtype(op, **arrays):
+    """All arrays share one dtype, float32 or float64; returns it."""
+    dtypes = {}
+    for name, a in arrays.items():
+        require_array(op, name, a)
+        dt = dtype_of(a)
+        if dt not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: argument {name} has dtype {dt}; fastdl kernels take float32 or float64")
+        dtypes[name] = dt
+    if len(set(dtypes.values())) > 1:
+        got = ", ".join(f"{n}={d}" for n, d in dtypes.items())
+        raise TypeError(f"{op}: mixed dtypes ({got}); cast all arrays to one of float32 or float64")
+    return next(iter(dtypes.values()))
+
+
+def require_flag(op, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{op}: argument {name} must be a bool, got {value!r}")
+
+
+def require_activation(op, name):
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def require_stride(op, stride):
+    if isinstance(stride, (bool, np.bool_)) or not isinstance(stride, numbers.Integral) or stride < 1:
+        raise ValueError(f"{op}: stride must be an int >= 1, got {stride!r}")
+
+
+def require_padding(op, padding):
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(f"{op}: padding must be 'same', 'valid' or an int >= 0, got {padding!r}")
+        return
+    if isinstance(padding, (bool, np.bool_)) or not isinstance(padding, numbers.Integral) or padding < 0:
+        raise ValueError(f"{op}: padding must be 'same', 'valid' or an int >= 0, got {padding!r}")
+
+
+def require_labels(op, target, batch, classes):
+    """Integer class labels ``(B,)`` in ``[0, classes)``."""
+    dt = dtype_of(target)
+    if dt.kind not in "iu":
+        raise TypeError(f"{op}: 1-D target must hold integer class labels, got dtype {dt}")
+    if shape_of(target) != (batch,):
+        raise ValueError(f"{op}: labels have shape {shape_of(target)}, expected ({batch},) for logits with "
+                         f"{batch} rows")
+    if batch == 0 or is_device_array(target):
+        return
+    lo, hi = int(target.min()), int(target.max())
+    if lo < 0 or hi >= classes:
+        raise ValueError(f"{op}: labels must lie in [0, {classes}) for {classes} classes, "
+                         f"got values in [{lo}, {hi}]")

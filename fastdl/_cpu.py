@@ -1,0 +1,43 @@
+"""The ``cpu`` backend: a thin adapter from ``fastdl.kernels`` to the C++ extension ``fastdl._core``.
+
+Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Families that have no C++
+kernel yet are served by the NumPy reference, and ``SERVED_BY`` says so for ``fastdl.show_config()``.
+"""
+
+from fastdl import _core
+from fastdl import reference as _reference
+
+
+def matmul(a, b, trans_a, trans_b):
+    # a is (M, K) or (K, M); b is (K, N) or (N, K) -> (M, N)
+    return _core.matmul(a, b, trans_a, trans_b)
+
+
+def linear(x, w, b, activation):
+    # x is (N, in), w is (in, out), b is (out,) or None -> (N, out)
+    return _core.linear(x, w, b, activation)
+
+
+def linear_backward(x, w, y, grad_y, activation):
+    # -> grad_x (N, in), grad_w (in, out), grad_b (out,)
+    return _core.linear_backward(x, w, y, grad_y, activation)
+
+
+# Not yet in C++: served by the reference until their issues land.
+activation = _reference.activation
+activation_backward = _reference.activation_backward
+conv2d = _reference.conv2d
+conv2d_backward = _reference.conv2d_backward
+softmax_cross_entropy = _reference.softmax_cross_entropy
+cross_entropy = _reference.cross_entropy
+rnn_forward = _reference.rnn_forward
+rnn_backward = _reference.rnn_backward
+lstm_forward = _reference.lstm_forward
+lstm_backward = _reference.lstm_backward
+gru_forward = _reference.gru_forward
+gru_backward = _reference.gru_backward
+
+_NATIVE = ("matmul", "linear", "linear_backward")
+KERNELS = {name: globals()[name] for name in _reference.KERNELS}
+SERVED_BY = {name: "cpu (C++ _core)" if name in _NATIVE else "numpy reference (no C++ kernel yet)"
+             for name in KERNELS}

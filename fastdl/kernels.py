@@ -1,0 +1,312 @@
+"""The public kernel API (SPEC Part A §10): one function per kernel, the same on every backend.
+
+Each function validates its inputs once (``fastdl._checks``), makes the one explicit contiguous copy a
+backend may need (``_contiguous``), and calls the current backend (``fastdl.backend``). Inputs are
+never modified; results are new arrays of the inputs' dtype (float32 or float64).
+
+The sequence kernels return a ``cache`` dict; it records the backend that made it, and the matching
+``*_backward`` runs on that same backend.
+"""
+
+import numbers
+
+import numpy as np
+
+from fastdl import _checks as chk
+from fastdl import backend as _backend
+from fastdl._conv_geometry import conv_output_size, conv_padding
+
+__all__ = [
+    "activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
+    "conv2d_backward", "softmax_cross_entropy", "cross_entropy", "rnn_forward", "rnn_backward",
+    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "KERNEL_NAMES",
+]
+
+KERNEL_NAMES = tuple(n for n in __all__ if n != "KERNEL_NAMES")
+
+
+def _contiguous(op, *arrays):
+    """C-contiguous views or copies of the arrays; the only place a kernel input is copied.
+
+    Device arrays pass through untouched, but only the cuda backend may receive them.
+    """
+    name = _backend.get_backend()
+    out = []
+    for a in arrays:
+        if a is None:
+            out.append(None)
+        elif chk.is_device_array(a):
+            if name != "cuda":
+                raise TypeError(f"{op}: got a device array (it has __cuda_array_interface__) but the backend "
+                                f"is {name!r}; use fastdl.use_backend('cuda') or copy it to the host")
+            out.append(a)
+        else:
+            out.append(np.ascontiguousarray(a))
+    return out
+
+
+def _impl(kernel, backend_name=None):
+    return getattr(_backend.module(backend_name), kernel)
+
+
+# ----------------------------------------------------------------------------------------------
+# activations
+# ----------------------------------------------------------------------------------------------
+
+def activation(x, name):
+    """``name(x)`` elementwise; name is 'linear', 'sigmoid', 'tanh' or 'relu'."""
+    chk.common_float_dtype("activation", x=x)
+    chk.require_activation("activation", name)
+    (x,) = _contiguous("activation", x)
+    return _impl("activation")(x, name)
+
+
+def activation_backward(y, grad_y, name):
+    """Input gradient of an activation, from its output ``y`` and the output gradient."""
+    op = "activation_backward"
+    chk.common_float_dtype(op, y=y, grad_y=grad_y)
+    chk.require_activation(op, name)
+    chk.require_shape(op, "grad_y", grad_y, chk.shape_of(y), "it must match y")
+    y, grad_y = _contiguous(op, y, grad_y)
+    return _impl(op)(y, grad_y, name)
+
+
+# ----------------------------------------------------------------------------------------------
+# matmul and the fused Dense kernel
+# ----------------------------------------------------------------------------------------------
+
+def matmul(a, b, *, trans_a=False, trans_b=False):
+    """``op(a) @ op(b)`` where ``op`` transposes when its flag is set. a, b are 2-D."""
+    op = "matmul"
+    chk.require_ndim(op, "a", a, 2, "(M, K) or (K, M) with trans_a")
+    chk.require_ndim(op, "b", b, 2, "(K, N) or (N, K) with trans_b")
+    chk.common_float_dtype(op, a=a, b=b)
+    chk.require_flag(op, "trans_a", trans_a)
+    chk.require_flag(op, "trans_b", trans_b)
+    ka = chk.shape_of(a)[0 if trans_a else 1]
+    kb = chk.shape_of(b)[1 if trans_b else 0]
+    if ka != kb:
+        raise ValueError(f"{op}: inner dimensions differ: a is {chk.shape_of(a)} (trans_a={trans_a}) and b is "
+                         f"{chk.shape_of(b)} (trans_b={trans_b}); need op(a).shape[1] == op(b).shape[0]")
+    a, b = _contiguous(op, a, b)
+    return _impl(op)(a, b, bool(trans_a), bool(trans_b))
+
+
+def _check_dense(op, x, w):
+    chk.require_ndim(op, "x", x, 2, "(N, in)")
+    chk.require_ndim(op, "w", w, 2, "(in, out)")
+    if chk.shape_of(x)[1] != chk.shape_of(w)[0]:
+        raise ValueError(f"{op}: x is {chk.shape_of(x)} and w is {chk.shape_of(w)}; need x.shape[1] == w.shape[0]")
+    return chk.shape_of(x)[0], chk.shape_of(w)[1]
+
+
+def _flat_bias(op, b, n_out):
+    """A bias of shape (out,) or the book's (1, out), as a 1-D (out,) array (a view when possible)."""
+    shape = chk.shape_of(b)
+    if shape not in ((n_out,), (1, n_out)):
+        raise ValueError(f"{op}: argument b has shape {shape}, expected ({n_out},) or (1, {n_out})")
+    return b.reshape(n_out) if len(shape) == 2 else b
+
+
+def linear(x, w, b=None, activation="linear"):
+    """Dense forward ``act(x @ w + b)``. x is (N, in), w is (in, out), b is (out,), (1, out) or None."""
+    op = "linear"
+    _, n_out = _check_dense(op, x, w)
+    arrays = {"x": x, "w": w} if b is None else {"x": x, "w": w, "b": b}
+    chk.common_float_dtype(op, **arrays)
+    chk.require_activation(op, activation)
+    if b is not None:
+        b = _flat_bias(op, b, n_out)
+    x, w, b = _contiguous(op, x, w, b)
+    return _impl(op)(x, w, b, activation)
+
+
+def linear_backward(x, w, y, grad_y, activation="linear"):
+    """Dense backward: returns ``(grad_x (N, in), grad_w (in, out), grad_b (out,))`` from the saved y."""
+    op = "linear_backward"
+    n, n_out = _check_dense(op, x, w)
+    chk.common_float_dtype(op, x=x, w=w, y=y, grad_y=grad_y)
+    chk.require_shape(op, "y", y, (n, n_out), "the output of linear(x, w)")
+    chk.require_shape(op, "grad_y", grad_y, (n, n_out), "it must match y")
+    chk.require_activation(op, activation)
+    x, w, y, grad_y = _contiguous(op, x, w, y, grad_y)
+    return _impl(op)(x, w, y, grad_y, activation)
+
+
+# ----------------------------------------------------------------------------------------------
+# convolution
+# ----------------------------------------------------------------------------------------------
+
+def _conv_output_shape(op, x, w, stride, padding):
+    chk.require_ndim(op, "x", x, 4, "(B, C_in, H, W)")
+    chk.require_ndim(op, "w", w, 4, "(C_in, C_out, K, K)")
+    chk.require_stride(op, stride)
+    chk.require_padding(op, padding)
+    batch, c_in, height, width = chk.shape_of(x)
+    w_c_in, c_out, k, k2 = chk.shape_of(w)
+    if k != k2:
+        raise ValueError(f"{op}: kernel must be square, w is {chk.shape_of(w)} (C_in, C_out, K, K)")
+    if k < 1:
+        raise ValueError(f"{op}: kernel size must be >= 1, w is {chk.shape_of(w)}")
+    if w_c_in != c_in:
+        raise ValueError(f"{op}: channel mismatch: x is {chk.shape_of(x)} (B, C_in, H, W) and w is "
+                         f"{chk.shape_of(w)} (C_in, C_out, K, K); need x.shape[1] == w.shape[0]")
+    before, after = conv_padding(k, padding)
+    h_out = conv_output_size(height, k, stride, before, after)
+    w_out = conv_output_size(width, k, stride, before, after)
+    if h_out < 1 or w_out < 1:
+        raise ValueError(f"{op}: kernel {k}x{k} is larger than the padded image: x is {chk.shape_of(x)}, "
+                         f"padding={padding!r} gives {height + before + after}x{width + before + after}")
+    return batch, c_out, h_out, w_out
+
+
+def conv2d(x, w, *, stride=1, padding="same"):
+    """Cross-correlation. x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out)."""
+    op = "conv2d"
+    _conv_output_shape(op, x, w, stride, padding)
+    chk.common_float_dtype(op, x=x, w=w)
+    x, w = _contiguous(op, x, w)
+    return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding))
+
+
+def conv2d_backward(x, w, grad_y, *, stride=1, padding="same"):
+    """Gradients of conv2d: returns ``(grad_x like x, grad_w like w)``."""
+    op = "conv2d_backward"
+    out_shape = _conv_output_shape(op, x, w, stride, padding)
+    chk.common_float_dtype(op, x=x, w=w, grad_y=grad_y)
+    chk.require_shape(op, "grad_y", grad_y, out_shape, "the shape of conv2d(x, w)")
+    x, w, grad_y = _contiguous(op, x, w, grad_y)
+    return _impl(op)(x, w, grad_y, int(stride), padding if isinstance(padding, str) else int(padding))
+
+
+# ----------------------------------------------------------------------------------------------
+# softmax cross-entropy
+# ----------------------------------------------------------------------------------------------
+
+def _check_target(op, logits, target):
+    chk.require_ndim(op, "logits", logits, 2, "(B, C)")
+    batch, classes = chk.shape_of(logits)
+    if classes < 1:
+        raise ValueError(f"{op}: logits must have at least one class, got shape {(batch, classes)}")
+    chk.require_array(op, "target", target)
+    if len(chk.shape_of(target)) == 1:
+        chk.common_float_dtype(op, logits=logits)
+        chk.require_labels(op, target, batch, classes)
+        (logits,) = _contiguous(op, logits)
+        if chk.is_device_array(target):
+            return logits, target
+        return logits, np.ascontiguousarray(target, dtype=np.int64)
+    chk.require_shape(op, "target", target, (batch, classes), "one-hot (B, C) like logits, or labels (B,)")
+    chk.common_float_dtype(op, logits=logits, target=target)
+    return tuple(_contiguous(op, logits, target))
+
+
+def softmax_cross_entropy(logits, target, *, eps=1e-9):
+    """The book's SoftmaxCrossEntropy: ``(loss, grad)`` with the two-term clipped loss / B and
+    ``grad = (clip(softmax) - onehot) / B``. target is one-hot (B, C) or integer labels (B,)."""
+    op = "softmax_cross_entropy"
+    if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not 0.0 < float(eps) < 0.5:
+        raise ValueError(f"{op}: eps must be a float in (0, 0.5), got {eps!r}")
+    logits, target = _check_target(op, logits, target)
+    return _impl(op)(logits, target, float(eps))
+
+
+def cross_entropy(logits, target):
+    """Standard mean negative log-likelihood: ``(loss, grad = (softmax - onehot) / B)``."""
+    op = "cross_entropy"
+    logits, target = _check_target(op, logits, target)
+    return _impl(op)(logits, target)
+
+
+# ----------------------------------------------------------------------------------------------
+# recurrent sequences
+# ----------------------------------------------------------------------------------------------
+
+def _check_sequence(op, x, h0, w, b, gates, c0=None):
+    """x is (B, T, F), h0 (and c0) (B, H), w is (F + H, gates * H), b is (gates * H,) or (1, gates * H)."""
+    chk.require_ndim(op, "x", x, 3, "(B, T, F)")
+    chk.require_ndim(op, "h0", h0, 2, "(B, H)")
+    chk.require_ndim(op, "w", w, 2, f"(F + H, {gates}H)")
+    batch, steps, features = chk.shape_of(x)
+    hidden = chk.shape_of(h0)[1]
+    if steps < 1:
+        raise ValueError(f"{op}: x is {chk.shape_of(x)}; the sequence needs at least one time step")
+    if chk.shape_of(h0)[0] != batch:
+        raise ValueError(f"{op}: h0 is {chk.shape_of(h0)} but x is {chk.shape_of(x)}; need h0.shape[0] == x.shape[0]")
+    chk.require_shape(op, "w", w, (features + hidden, gates * hidden),
+                      f"(F + H, {gates}H) with F={features} from x and H={hidden} from h0, input rows first")
+    arrays = {"x": x, "h0": h0, "w": w, "b": b}
+    if c0 is not None:
+        chk.require_shape(op, "c0", c0, (batch, hidden), "it must match h0")
+        arrays["c0"] = c0
+    chk.common_float_dtype(op, **arrays)
+    return _flat_bias(op, b, gates * hidden)
+
+
+def _tag(cache):
+    cache["backend"] = _backend.get_backend()
+    return cache
+
+
+def _check_cache(op, cache, grad_h_seq):
+    if not isinstance(cache, dict) or "backend" not in cache or "h_seq" not in cache:
+        raise TypeError(f"{op}: cache must be the dict returned by the matching forward kernel")
+    h_seq = cache["h_seq"]
+    chk.require_shape(op, "grad_h_seq", grad_h_seq, chk.shape_of(h_seq), "the shape of the forward h_seq")
+    chk.common_float_dtype(op, grad_h_seq=grad_h_seq, h_seq=h_seq)
+    return cache["backend"]
+
+
+def rnn_forward(x, h0, w, b):
+    """Vanilla RNN: ``h_t = tanh([x_t, h_{t-1}] @ w + b)``. Returns ``(h_seq (B, T, H), cache)``."""
+    op = "rnn_forward"
+    b = _check_sequence(op, x, h0, w, b, 1)
+    x, h0, w, b = _contiguous(op, x, h0, w, b)
+    h_seq, cache = _impl(op)(x, h0, w, b)
+    return h_seq, _tag(cache)
+
+
+def rnn_backward(grad_h_seq, cache):
+    """Returns ``(grad_x, grad_h0, grad_w, grad_b)``."""
+    op = "rnn_backward"
+    name = _check_cache(op, cache, grad_h_seq)
+    (grad_h_seq,) = _contiguous(op, grad_h_seq)
+    return _impl(op, name)(grad_h_seq, cache)
+
+
+def lstm_forward(x, h0, c0, w, b):
+    """LSTM, gates (forget, input, candidate, output). Returns ``(h_seq (B, T, H), c_last (B, H), cache)``."""
+    op = "lstm_forward"
+    b = _check_sequence(op, x, h0, w, b, 4, c0=c0)
+    x, h0, c0, w, b = _contiguous(op, x, h0, c0, w, b)
+    h_seq, c_last, cache = _impl(op)(x, h0, c0, w, b)
+    return h_seq, c_last, _tag(cache)
+
+
+def lstm_backward(grad_h_seq, cache, grad_c_last=None):
+    """Returns ``(grad_x, grad_h0, grad_c0, grad_w, grad_b)``."""
+    op = "lstm_backward"
+    name = _check_cache(op, cache, grad_h_seq)
+    if grad_c_last is not None:
+        shape = chk.shape_of(cache["h_seq"])
+        chk.require_shape(op, "grad_c_last", grad_c_last, (shape[0], shape[2]), "(B, H) like c_last")
+        chk.common_float_dtype(op, grad_h_seq=grad_h_seq, grad_c_last=grad_c_last)
+    grad_h_seq, grad_c_last = _contiguous(op, grad_h_seq, grad_c_last)
+    return _impl(op, name)(grad_h_seq, cache, grad_c_last)
+
+
+def gru_forward(x, h0, w, b):
+    """GRU, gates (reset, update, candidate). Returns ``(h_seq (B, T, H), cache)``."""
+    op = "gru_forward"
+    b = _check_sequence(op, x, h0, w, b, 3)
+    x, h0, w, b = _contiguous(op, x, h0, w, b)
+    h_seq, cache = _impl(op)(x, h0, w, b)
+    return h_seq, _tag(cache)
+
+
+def gru_backward(grad_h_seq, cache):
+    """Returns ``(grad_x, grad_h0, grad_w, grad_b)``."""
+    op = "gru_backward"
+    name = _check_cache(op, cache, grad_h_seq)
+    (grad_h_seq,) = _contiguous(op, grad_h_seq)
+    return _impl(op, name)(grad_h_seq, cache)

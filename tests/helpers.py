@@ -1,0 +1,79 @@
+"""Shared test helpers: run a kernel on the reference and on a backend and compare everything."""
+
+import numpy as np
+
+import fastdl
+from fastdl import kernels
+
+TOLERANCE = {np.dtype(np.float32): (2e-4, 2e-5), np.dtype(np.float64): (1e-10, 1e-12)}
+
+
+def to_host(a):
+    """A NumPy copy of a host or device array (anything else is returned unchanged)."""
+    if isinstance(a, np.ndarray) or not hasattr(a, "__cuda_array_interface__"):
+        return a
+    if hasattr(a, "copy_to_host"):
+        return a.copy_to_host()
+    if hasattr(a, "get"):
+        return a.get()
+    return a.cpu().numpy()
+
+
+def assert_same(actual, expected, dtype, what, scale=1.0):
+    """Values, dtype and shape of one result against the reference's."""
+    actual = to_host(actual)
+    if isinstance(expected, float):
+        rtol, atol = TOLERANCE[np.dtype(dtype)]
+        assert isinstance(actual, float), f"{what}: expected a Python float, got {type(actual).__name__}"
+        np.testing.assert_allclose(actual, expected, rtol=rtol * 10, atol=atol * 10 * scale, err_msg=what)
+        return
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != reference {expected.shape}"
+    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != reference {expected.dtype}"
+    rtol, atol = TOLERANCE[np.dtype(dtype)]
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * scale, err_msg=what)
+
+
+def _results(out):
+    return out if isinstance(out, tuple) else (out,)
+
+
+def check_op(name, args, backend, kwargs=None, dtype=np.float64, scale=1.0):
+    """Run ``kernels.<name>(*args, **kwargs)`` on the numpy reference and on ``backend``; compare every
+    output (value, dtype, shape). Dict outputs (sequence caches) are skipped. Returns both results."""
+    kwargs = kwargs or {}
+    fn = getattr(kernels, name)
+    snapshot = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    with fastdl.use_backend("numpy"):
+        expected = fn(*args, **kwargs)
+    with fastdl.use_backend(backend):
+        actual = fn(*args, **kwargs)
+    for before, after in zip(snapshot, args):
+        if isinstance(before, np.ndarray):
+            np.testing.assert_array_equal(before, after, err_msg=f"{name} modified its input")
+    for i, (a, e) in enumerate(zip(_results(actual), _results(expected))):
+        if isinstance(e, dict):
+            continue
+        assert_same(a, e, dtype, f"{name}[{backend}] output {i}", scale)
+    return actual, expected
+
+
+def check_sequence_op(family, args, grads, backend, dtype=np.float64):
+    """Forward then backward of a recurrent kernel family ('rnn', 'lstm', 'gru') on both backends.
+
+    ``grads`` are the upstream gradients (grad_h_seq, and grad_c_last for lstm)."""
+    forward = getattr(kernels, f"{family}_forward")
+    backward = getattr(kernels, f"{family}_backward")
+    outs = {}
+    for name in ("numpy", backend):
+        with fastdl.use_backend(name):
+            fwd = forward(*args)
+            bwd = backward(grads[0], fwd[-1], *grads[1:])
+        outs[name] = (fwd[:-1], bwd)
+    for i, (a, e) in enumerate(zip(outs[backend][0], outs["numpy"][0])):
+        assert_same(a, e, dtype, f"{family}_forward[{backend}] output {i}")
+    for i, (a, e) in enumerate(zip(outs[backend][1], outs["numpy"][1])):
+        assert_same(a, e, dtype, f"{family}_backward[{backend}] output {i}")
+
+
+def random(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)

@@ -1,0 +1,28 @@
+"""conv2d / conv2d_backward on every accelerated backend against the reference."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from helpers import check_op, random, to_host
+
+CASES = [  # (B, C_in, C_out, H, W, K)
+    (1, 1, 1, 5, 5, 3), (2, 1, 4, 7, 5, 3), (3, 2, 3, 6, 9, 2), (1, 3, 2, 8, 8, 5), (2, 4, 5, 11, 7, 4),
+    (1, 1, 2, 3, 4, 1),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("stride,padding", list(itertools.product([1, 2, 3], ["same", "valid", 0, 1, 2])))
+def test_conv2d(backend_name, dtype, rng, case, stride, padding):
+    batch, c_in, c_out, height, width, k = case
+    pad = {"same": k - 1, "valid": 0}.get(padding, padding * 2 if isinstance(padding, int) else 0)
+    if height + pad < k or width + pad < k:
+        pytest.skip("kernel larger than the padded image (an error case, tested in test_errors)")
+    x = random(rng, (batch, c_in, height, width), dtype)
+    w = random(rng, (c_in, c_out, k, k), dtype)
+    kw = {"stride": stride, "padding": padding}
+    y, _ = check_op("conv2d", (x, w), backend_name, kw, dtype, scale=k * np.sqrt(c_in))
+    grad_y = random(rng, to_host(y).shape, dtype)
+    check_op("conv2d_backward", (x, w, grad_y), backend_name, kw, dtype, scale=k * np.sqrt(c_out * batch) * 4)
