@@ -13,3 +13,8 @@ from fastdl.config import get_num_threads, set_num_threads
 
 __all__ = ["kernels", "show_config", "get_backend", "set_backend", "use_backend", "get_num_threads",
            "set_num_threads", "__version__"]
+
+# Short aliases, on top of the book's module paths (never instead of them).
+from fastdl.layers import Conv2D, Dense  # noqa: E402
+
+__all__ += ["Dense", "Conv2D"]

@@ -1,0 +1,89 @@
+"""``Operation`` and ``ParamOperation``, the building blocks of every layer (lincoln ``base.py``).
+
+An operation is stateful: ``forward`` stores ``input_`` and ``output``, ``backward`` stores
+``input_grad`` (and ``param_grad`` for a ``ParamOperation``). Subclasses implement ``_output`` and
+``_input_grad`` (and ``_param_grad``). ``forward(x, inference=False)`` is the L2019 signature; the
+call ``forward(x)`` works too, and so do subclasses written HEAD-style, whose ``_output(self)`` takes
+no ``inference`` argument.
+"""
+
+import functools
+import inspect
+
+import numpy as np
+
+from fastdl.utils.np_utils import assert_same_shape
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float(x, dtype=None):
+    """``x`` as an ndarray of ``dtype``; without one, keep float32/float64 and turn anything else into
+    float64. No copy when nothing changes."""
+    x = np.asarray(x)
+    if dtype is None:
+        return x if x.dtype in _FLOATS else x.astype(np.float64)
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def _output_takes_inference(cls) -> bool:
+    """True when ``cls._output`` accepts an ``inference`` argument (L2019 style)."""
+    try:
+        params = list(inspect.signature(cls._output).parameters.values())[1:]  # drop self
+    except (TypeError, ValueError):
+        return True
+    return len(params) > 0
+
+
+class Operation:
+    """One differentiable step: ``output = f(input_)`` and ``input_grad = df/dinput_ · output_grad``."""
+
+    def __init__(self):
+        pass
+
+    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Store ``input_``, compute and store ``output``, and return it."""
+        self.input_ = input_
+        if _output_takes_inference(type(self)):
+            self.output = self._output(inference)
+        else:
+            self.output = self._output()
+        return self.output
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        """Check the gradient's shape, compute and store ``input_grad`` and return it."""
+        assert_same_shape(self.output, output_grad)
+        self.input_grad = self._input_grad(output_grad)
+        assert_same_shape(self.input_, self.input_grad)
+        return self.input_grad
+
+    def _output(self, inference: bool) -> np.ndarray:
+        raise NotImplementedError()
+
+    def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        raise NotImplementedError()
+
+
+class ParamOperation(Operation):
+    """An operation with one parameter array ``param``.
+
+    ``param`` is the very array the layer keeps in ``layer.params``: optimizers update it in place and
+    the next ``forward`` sees the new values.
+    """
+
+    def __init__(self, param: np.ndarray):
+        super().__init__()
+        self.param = param
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        """As ``Operation.backward``, and also compute and store ``param_grad`` (param's shape)."""
+        assert_same_shape(self.output, output_grad)
+        self.input_grad = self._input_grad(output_grad)
+        self.param_grad = self._param_grad(output_grad)
+        assert_same_shape(self.input_, self.input_grad)
+        assert_same_shape(self.param, self.param_grad)
+        return self.input_grad
+
+    def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
+        raise NotImplementedError()

@@ -1,0 +1,217 @@
+"""Layers (lincoln ``layers.py``): ``Layer``, ``Dense``, ``Conv2D``.
+
+A layer is a list of operations set up lazily from the first batch it sees (``first``), seeded from
+``seed`` (set by ``NeuralNetwork``) through its own ``numpy.random.default_rng``. ``params`` and
+``param_grads`` are lists of host NumPy arrays in the book's order (Dense: ``[W (in, out), B (1, out)]``,
+Conv2D: ``[W (C_in, C_out, K, K)]``). Optimizers may update ``params`` in place; the next forward uses
+the new values, because the operations hold the very same arrays.
+
+Fixes over the book: every layer owns its activation (the default is a new ``Linear()`` per layer,
+not one shared instance), a missing or falsy seed is fine, and ReLU / conv gradients are correct.
+"""
+
+from typing import List, Optional
+
+import numpy as np
+
+from fastdl import kernels
+from fastdl.activations import FUSABLE, Linear
+from fastdl.base import Operation, ParamOperation, as_float
+from fastdl.config import DEFAULT_DTYPE
+from fastdl.conv import Conv2D_Op
+from fastdl.dense import BiasAdd, WeightMultiply
+from fastdl.dropout import Dropout
+from fastdl.reshape import Flatten
+from fastdl.utils.np_utils import assert_same_shape
+
+_DROPOUT_STREAM = 0xD50  # mixes the layer seed into a separate stream for dropout masks
+
+
+class Layer:
+    """A stack of operations with lazy set-up.
+
+    ``dtype``: inputs (and output gradients) are cast to it; ``None`` (the default for this base
+    class) leaves them as they come, as lincoln did. Subclasses implement ``_setup_layer``.
+    """
+
+    def __init__(self, neurons: int, dtype=None) -> None:
+        self.neurons = neurons
+        self.first = True
+        self.params: List[np.ndarray] = []
+        self.param_grads: List[np.ndarray] = []
+        self.operations: List[Operation] = []
+        self.seed: Optional[int] = None
+        self.dropout_seed: Optional[int] = None
+        self.dtype = None if dtype is None else np.dtype(dtype)
+
+    # -- set-up helpers ------------------------------------------------------------------------
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        """Create ``params`` and ``operations`` from the first batch (no-op in the base class)."""
+
+    def _rng(self) -> np.random.Generator:
+        """The generator for initial weights: ``default_rng(seed)`` (unseeded when seed is None)."""
+        return np.random.default_rng(self.seed)
+
+    def _dropout_seed(self):
+        """Seed of this layer's dropout masks: fit's (``dropout_seed``), else derived from ``seed``."""
+        if self.dropout_seed is not None:
+            return self.dropout_seed
+        return None if self.seed is None else [_DROPOUT_STREAM, self.seed]
+
+    def _cast(self, x):
+        return x if self.dtype is None else as_float(x, self.dtype)
+
+    # -- forward / backward ----------------------------------------------------------------------
+    def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Set up on the first call, then run the operations in order; store and return ``output``."""
+        input_ = self._cast(input_)
+        if self.first:
+            self._setup_layer(input_)
+            self.first = False
+        self.input_ = input_
+        self.output = self._forward_ops(input_, inference)
+        return self.output
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        """Run the operations backwards, refresh ``param_grads`` and return the input gradient."""
+        assert_same_shape(self.output, output_grad)
+        output_grad = self._cast(output_grad)
+        input_grad = self._backward_ops(output_grad)
+        assert_same_shape(self.input_, input_grad)
+        self._param_grads()
+        return input_grad
+
+    def _forward_ops(self, x, inference):
+        for operation in self.operations:
+            x = operation.forward(x, inference)
+        return x
+
+    def _backward_ops(self, grad):
+        for operation in reversed(self.operations):
+            grad = operation.backward(grad)
+        return grad
+
+    def _param_grads(self) -> None:
+        """Rebuild ``param_grads`` (a new list) from the parameterised operations, in order."""
+        self.param_grads = [op.param_grad for op in self.operations if isinstance(op, ParamOperation)]
+
+    def _params(self) -> None:
+        """Rebuild ``params`` from the parameterised operations, in order."""
+        self.params = [op.param for op in self.operations if isinstance(op, ParamOperation)]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(neurons={self.neurons})"
+
+
+def _init_scale(weight_init: str, fan_in: int, fan_out: int) -> float:
+    """The L2019 scale: ``2 / (in + out)`` for "glorot" (a standard deviation, not square-rooted), else 1."""
+    return 2.0 / (fan_in + fan_out) if weight_init == "glorot" else 1.0
+
+
+class Dense(Layer):
+    """Fully connected layer ``activation(x @ W + B)``, optionally followed by Dropout.
+
+    Operations are ``[WeightMultiply(W), BiasAdd(B), activation]`` (+ ``Dropout(dropout)`` when
+    ``dropout < 1``; ``dropout`` is the keep probability). When the activation is one of fastdl's
+    ``Linear``/``Sigmoid``/``Tanh``/``ReLU``, forward and backward run as ONE fused kernel call
+    (``kernels.linear`` / ``kernels.linear_backward``) on the operations' own ``W`` and ``B``; the
+    results (``output``, ``param_grads``, each operation's ``param_grad``) are what the operations
+    would have produced. In that fused path the intermediate ``x @ W`` and ``x @ W + B`` are never
+    formed, so only ``operations[0].input_`` and the activation's ``output`` are recorded.
+    """
+
+    def __init__(self, neurons: int, activation: Optional[Operation] = None, conv_in: bool = False,
+                 dropout: float = 1.0, weight_init: str = "standard", dtype=DEFAULT_DTYPE) -> None:
+        super().__init__(neurons, dtype)
+        self.activation = Linear() if activation is None else activation
+        self.conv_in = conv_in
+        self.dropout = dropout
+        self.weight_init = weight_init
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        if input_.ndim != 2:
+            raise ValueError(f"Dense: input must be 2-D (batch, features), got shape {input_.shape}")
+        rng = self._rng()
+        num_in = input_.shape[1]
+        scale = _init_scale(self.weight_init, num_in, self.neurons)
+        W = rng.normal(0.0, scale, size=(num_in, self.neurons)).astype(self.dtype)
+        B = rng.normal(0.0, scale, size=(1, self.neurons)).astype(self.dtype)  # random bias, as the book
+        self.params = [W, B]
+        self.operations = [WeightMultiply(W), BiasAdd(B), self.activation]
+        if self.dropout < 1.0:
+            self.operations.append(Dropout(self.dropout, seed=self._dropout_seed()))
+
+    def _fused_activation(self) -> Optional[str]:
+        """The kernel activation name when operations are [WeightMultiply, BiasAdd, act(, Dropout)]."""
+        ops = self.operations
+        if len(ops) not in (3, 4) or type(ops[0]) is not WeightMultiply or type(ops[1]) is not BiasAdd:
+            return None
+        if len(ops) == 4 and type(ops[3]) is not Dropout:
+            return None
+        return FUSABLE.get(type(ops[2]))
+
+    def _forward_ops(self, x, inference):
+        name = self._fused_activation()
+        if name is None:
+            return super()._forward_ops(x, inference)
+        w_op, b_op, act = self.operations[:3]
+        x = as_float(x, w_op.param.dtype)
+        y = kernels.linear(x, w_op.param, b_op.param, name)
+        w_op.input_, w_op.output = x, None
+        b_op.input_, b_op.output = None, None
+        act.input_, act.output = None, y
+        for op in self.operations[3:]:
+            y = op.forward(y, inference)
+        return y
+
+    def _backward_ops(self, grad):
+        name = self._fused_activation()
+        if name is None:
+            return super()._backward_ops(grad)
+        for op in reversed(self.operations[3:]):
+            grad = op.backward(grad)
+        w_op, b_op, act = self.operations[:3]
+        y = act.output
+        grad = as_float(grad, y.dtype)
+        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op.param, y, grad, name)
+        act.input_grad = b_op.input_grad = None
+        w_op.input_grad = grad_x
+        w_op.param_grad = grad_w
+        b_op.param_grad = grad_b.reshape(b_op.param.shape)
+        return grad_x
+
+
+class Conv2D(Layer):
+    """2-D convolution layer: ``Conv2D_Op(W)`` → activation (→ Flatten) (→ Dropout), no bias.
+
+    ``W`` is (in_channels, out_channels, param_size, param_size), created from the first batch's
+    channel count. ``stride`` and ``padding`` generalise the book's stride-1 "same" convolution.
+    """
+
+    def __init__(self, out_channels: int, param_size: int, dropout: float = 1.0, weight_init: str = "normal",
+                 activation: Optional[Operation] = None, flatten: bool = False, stride: int = 1,
+                 padding="same", dtype=DEFAULT_DTYPE) -> None:
+        super().__init__(out_channels, dtype)
+        self.out_channels = out_channels
+        self.param_size = param_size
+        self.activation = Linear() if activation is None else activation
+        self.flatten = flatten
+        self.dropout = dropout
+        self.weight_init = weight_init
+        self.stride = stride
+        self.padding = padding
+
+    def _setup_layer(self, input_: np.ndarray) -> None:
+        if input_.ndim != 4:
+            raise ValueError(f"Conv2D: input must be 4-D (batch, channels, H, W), got shape {input_.shape}")
+        rng = self._rng()
+        in_channels = input_.shape[1]
+        scale = _init_scale(self.weight_init, in_channels, self.out_channels)
+        W = rng.normal(0.0, scale, size=(in_channels, self.out_channels, self.param_size, self.param_size))
+        W = W.astype(self.dtype)
+        self.params = [W]
+        self.operations = [Conv2D_Op(W, stride=self.stride, padding=self.padding), self.activation]
+        if self.flatten:
+            self.operations.append(Flatten())
+        if self.dropout < 1.0:
+            self.operations.append(Dropout(self.dropout, seed=self._dropout_seed()))

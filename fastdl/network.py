@@ -1,0 +1,102 @@
+"""Networks (lincoln ``network.py``): ``LayerBlock`` and ``NeuralNetwork``.
+
+Works with fastdl layers and with any lincoln-style layer (``forward``, ``backward``, ``params`` and
+``param_grads`` lists, ``first``, ``seed``), including HEAD-style layers whose ``forward`` takes no
+``inference`` argument.
+"""
+
+import functools
+import inspect
+from typing import Iterator, List, Optional
+
+import numpy as np
+
+from fastdl.layers import Layer
+from fastdl.losses import Loss, MeanSquaredError
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_takes_inference(cls) -> bool:
+    try:
+        params = list(inspect.signature(cls.forward).parameters.values())[1:]  # drop self
+    except (TypeError, ValueError):
+        return True
+    return len(params) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _layer_forward(layer, x, inference):
+    if _forward_takes_inference(type(layer)):
+        return layer.forward(x, inference)
+    return layer.forward(x)
+
+
+class LayerBlock:
+    """An ordered list of layers run forwards and backwards."""
+
+    def __init__(self, layers: List[Layer]):
+        super().__init__()
+        self.layers = layers
+
+    def forward(self, X_batch: np.ndarray, inference: bool = False) -> np.ndarray:
+        """Run every layer in order; ``inference=True`` switches Dropout to its inference scaling."""
+        X_out = X_batch
+        for layer in self.layers:
+            X_out = _layer_forward(layer, X_out, inference)
+        return X_out
+
+    def backward(self, loss_grad: np.ndarray) -> np.ndarray:
+        """Run every layer's backward in reverse order and return the input gradient."""
+        grad = loss_grad
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    def params(self) -> Iterator[np.ndarray]:
+        """Every layer's parameters, in layer order (Dense: W, B; Conv2D: W)."""
+        for layer in self.layers:
+            yield from layer.params
+
+    def param_grads(self) -> Iterator[np.ndarray]:
+        """Every layer's parameter gradients, in the same order as ``params()``."""
+        for layer in self.layers:
+            yield from layer.param_grads
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def __repr__(self) -> str:
+        layer_strs = [str(layer) for layer in self.layers]
+        return f"{type(self).__name__}(\n  " + ",\n  ".join(layer_strs) + ")"
+
+
+class NeuralNetwork(LayerBlock):
+    """Layers plus a loss. ``seed`` is handed to every layer (``layer.seed``) for its initial weights.
+
+    Fixes over the book: the default loss is a fresh ``MeanSquaredError()`` instance (a loss class
+    passed in is instantiated too), and any seed other than None, 0 included, is passed on.
+    """
+
+    def __init__(self, layers: List[Layer], loss: Optional[Loss] = None, seed: Optional[int] = 1):
+        super().__init__(layers)
+        if loss is None:
+            loss = MeanSquaredError()
+        elif isinstance(loss, type):
+            loss = loss()
+        self.loss = loss
+        self.seed = seed
+        if seed is not None:
+            for layer in self.layers:
+                setattr(layer, "seed", self.seed)
+
+    def forward_loss(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
+        """The loss of the network's prediction on ``X_batch`` (no backward pass)."""
+        prediction = self.forward(X_batch, inference)
+        return self.loss.forward(prediction, y_batch)
+
+    def train_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
+        """Forward, loss, and backward on one batch; returns the batch loss. Does not step an optimizer."""
+        prediction = self.forward(X_batch, inference)
+        batch_loss = self.loss.forward(prediction, y_batch)
+        loss_grad = self.loss.backward()
+        self.backward(loss_grad)
+        return batch_loss

@@ -1,0 +1,149 @@
+"""``Trainer`` (lincoln ``train.py``): the book's training loop, with the L2019 ``fit`` arguments.
+
+Fixes over the book: early stopping restores the BEST evaluated model (the book restored the
+un-evaluated state one epoch before the increase and printed the wrong epoch); the restore happens in
+place, so the caller's network object holds the best parameters too (``trainer.net`` is still that
+object). Shuffling and dropout masks use generators seeded from fit's ``seed``; the global NumPy RNG is
+never touched. ``restart=True`` also resets the optimizer's running state (velocities, AdaGrad sums),
+which the book carried over into the re-initialised network. ``progress=True`` shows a tqdm bar when
+tqdm is installed.
+"""
+
+from copy import deepcopy
+from typing import Iterator, Optional, Tuple
+
+import numpy as np
+
+from fastdl.dropout import Dropout
+from fastdl.network import NeuralNetwork
+from fastdl.optimizers import Optimizer
+from fastdl.utils.np_utils import ShapeMismatchError, permute_data
+
+
+def _make_bar(total: int, enabled: bool):
+    """A tqdm bar over the epochs, or None (progress off or tqdm missing)."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="epochs", unit="epoch")
+
+
+class Trainer:
+    """Trains ``net`` with ``optim`` (and sets ``optim.net = net``)."""
+
+    def __init__(self, net: NeuralNetwork, optim: Optimizer) -> None:
+        self.net = net
+        self.optim = optim
+        self.best_loss = 1e9
+        self.best_epoch: Optional[int] = None
+        self._best_model = None
+        setattr(self.optim, "net", self.net)
+
+    # ------------------------------------------------------------------------------------------
+    def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
+            epochs: int = 100, eval_every: int = 10, batch_size: int = 32, seed: Optional[int] = 1,
+            single_output: bool = False, restart: bool = True, early_stopping: bool = True,
+            conv_testing: bool = False, progress: bool = False) -> None:
+        """Train for ``epochs`` epochs of shuffled mini-batches, evaluating on the whole test set every
+        ``eval_every`` epochs; with ``early_stopping`` stop at the first evaluation whose loss does not
+        improve and restore the best model. ``single_output`` is accepted and unused (as in the book).
+        """
+        setattr(self.optim, "max_epochs", epochs)
+        self.optim._setup_decay()
+        seeds = np.random.SeedSequence(seed)
+        shuffle_seq, dropout_seq = seeds.spawn(2)
+        shuffle_rng = np.random.default_rng(shuffle_seq)
+
+        if restart:
+            for layer in self.net.layers:
+                layer.first = True
+            self.best_loss = 1e9
+            self.best_epoch, self._best_model = None, None
+            if hasattr(self.optim, "first"):
+                self.optim.first = True
+        self._seed_dropout(dropout_seq)
+
+        bar = _make_bar(epochs, progress)
+        log = print if bar is None else bar.write
+        batch_loss = float("nan")
+        try:
+            for e in range(epochs):
+                X_train, y_train = permute_data(X_train, y_train, rng=shuffle_rng)
+                for ii, (X_batch, y_batch) in enumerate(self.generate_batches(X_train, y_train, batch_size)):
+                    batch_loss = self.net.train_batch(X_batch, y_batch)
+                    self.optim.step()
+                    if conv_testing:
+                        self._conv_testing_report(ii, X_batch, y_batch, X_test, y_test, log)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{float(batch_loss):.3f}", lr=f"{float(self.optim.lr):.4g}")
+
+                if (e + 1) % eval_every == 0:
+                    test_preds = self.net.forward(X_test, inference=True)
+                    loss = self.net.loss.forward(test_preds, y_test)
+                    if early_stopping:
+                        if loss < self.best_loss:
+                            log(f"Validation loss after {e + 1} epochs is {loss:.3f}")
+                            self.best_loss = loss
+                            self.best_epoch = e + 1
+                            self._best_model = deepcopy(self.net)
+                        else:
+                            log()
+                            log(f"Loss increased after epoch {e + 1}, final loss was {self.best_loss:.3f}, "
+                                f"\nusing the model from epoch {self.best_epoch}")
+                            self._restore_best()
+                            break
+                    else:
+                        log(f"Validation loss after {e + 1} epochs is {loss:.3f}")
+
+                if self.optim.final_lr:
+                    self.optim._decay_lr()
+        finally:
+            if bar is not None:
+                bar.close()
+
+    # ------------------------------------------------------------------------------------------
+    def generate_batches(self, X: np.ndarray, y: np.ndarray,
+                         size: int = 32) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
+        """Consecutive ``(X[i:i+size], y[i:i+size])`` slices (views); the last batch may be smaller."""
+        if X.shape[0] != y.shape[0]:
+            raise ShapeMismatchError(f"features and target must have the same number of rows, instead features "
+                                     f"has {X.shape[0]} and target has {y.shape[0]}")
+        N = X.shape[0]
+        for ii in range(0, N, size):
+            yield X[ii:ii + size], y[ii:ii + size]
+
+    def _seed_dropout(self, dropout_seq: np.random.SeedSequence) -> None:
+        """Give every layer a dropout seed from fit's seed (and re-seed Dropout ops that already exist)."""
+        layers = list(self.net.layers)
+        for layer, child in zip(layers, dropout_seq.spawn(len(layers))):
+            layer_seed = int(child.generate_state(1)[0])
+            setattr(layer, "dropout_seed", layer_seed)
+            for op in getattr(layer, "operations", None) or []:
+                if isinstance(op, Dropout):
+                    op.reseed(layer_seed)
+
+    def _restore_best(self) -> None:
+        """Put the best evaluated model back, in place when possible; keep ``optim.net`` pointing at it."""
+        best = self._best_model
+        if best is None:
+            return  # no evaluation of this run improved on an earlier fit's best: keep the current state
+        try:
+            vars(self.net).clear()
+            vars(self.net).update(vars(deepcopy(best)))
+        except TypeError:  # no __dict__: swap the object as the book did
+            self.net = deepcopy(best)
+        setattr(self.optim, "net", self.net)
+
+    def _conv_testing_report(self, ii, X_batch, y_batch, X_test, y_test, log) -> None:
+        """The book's ``conv_testing`` prints: batch loss every 10 batches, test accuracy every 100."""
+        if ii % 10 == 0:
+            batch_loss = self.net.loss.forward(self.net.forward(X_batch, inference=True), y_batch)
+            log(f"batch {ii} loss {batch_loss}")
+        if ii % 100 == 0 and ii > 0:
+            preds = np.argmax(self.net.forward(X_test, inference=True), axis=1)
+            acc = np.equal(preds, np.argmax(y_test, axis=1)).sum() * 100.0 / X_test.shape[0]
+            log(f"Validation accuracy after {ii} batches is {acc:.2f}%")
