@@ -23,13 +23,36 @@ def linear_backward(x, w, y, grad_y, activation):
     return _core.linear_backward(x, w, y, grad_y, activation)
 
 
+def activation(x, name):
+    # x is any shape -> name(x), same shape
+    return _core.activation_forward(x, name)
+
+
+def activation_backward(y, grad_y, name):
+    # y, grad_y are any shape (alike) -> grad_x from the activation's output y
+    return _core.activation_backward(y, grad_y, name)
+
+
+def _scale(logits, reduction):
+    # loss and gradient factor: 1/B for "mean", 1 for "sum"
+    return 1.0 / max(logits.shape[0], 1) if reduction == "mean" else 1.0
+
+
+def softmax_cross_entropy(logits, target, eps, reduction):
+    # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
+    scale = _scale(logits, reduction)
+    return _core.softmax_xent(logits, target, eps, True, scale, scale)
+
+
+def cross_entropy(logits, target, reduction):
+    # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
+    scale = _scale(logits, reduction)
+    return _core.softmax_xent(logits, target, 1e-9, False, scale, scale)
+
+
 # Not yet in C++: served by the reference until their issues land.
-activation = _reference.activation
-activation_backward = _reference.activation_backward
 conv2d = _reference.conv2d
 conv2d_backward = _reference.conv2d_backward
-softmax_cross_entropy = _reference.softmax_cross_entropy
-cross_entropy = _reference.cross_entropy
 rnn_forward = _reference.rnn_forward
 rnn_backward = _reference.rnn_backward
 lstm_forward = _reference.lstm_forward
@@ -37,7 +60,8 @@ lstm_backward = _reference.lstm_backward
 gru_forward = _reference.gru_forward
 gru_backward = _reference.gru_backward
 
-_NATIVE = ("matmul", "linear", "linear_backward")
+_NATIVE = ("matmul", "linear", "linear_backward", "activation", "activation_backward",
+           "softmax_cross_entropy", "cross_entropy")
 KERNELS = {name: globals()[name] for name in _reference.KERNELS}
 SERVED_BY = {name: "cpu (C++ _core)" if name in _NATIVE else "numpy reference (no C++ kernel yet)"
              for name in KERNELS}

@@ -201,21 +201,30 @@ def _check_target(op, logits, target):
     return tuple(_contiguous(op, logits, target))
 
 
-def softmax_cross_entropy(logits, target, *, eps=1e-9):
+def _check_reduction(op, reduction):
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"{op}: reduction must be 'mean' or 'sum', got {reduction!r}")
+
+
+def softmax_cross_entropy(logits, target, *, eps=1e-9, reduction="mean"):
     """The book's SoftmaxCrossEntropy: ``(loss, grad)`` with the two-term clipped loss / B and
-    ``grad = (clip(softmax) - onehot) / B``. target is one-hot (B, C) or integer labels (B,)."""
+    ``grad = (clip(softmax) - onehot) / B``. target is one-hot (B, C) or integer labels (B,).
+    ``reduction="sum"`` drops the 1/B (the book's chapter 6 per-time-step summed loss)."""
     op = "softmax_cross_entropy"
     if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not 0.0 < float(eps) < 0.5:
         raise ValueError(f"{op}: eps must be a float in (0, 0.5), got {eps!r}")
+    _check_reduction(op, reduction)
     logits, target = _check_target(op, logits, target)
-    return _impl(op)(logits, target, float(eps))
+    return _impl(op)(logits, target, float(eps), reduction)
 
 
-def cross_entropy(logits, target):
-    """Standard mean negative log-likelihood: ``(loss, grad = (softmax - onehot) / B)``."""
+def cross_entropy(logits, target, *, reduction="mean"):
+    """Standard mean negative log-likelihood: ``(loss, grad = (softmax - onehot) / B)``;
+    ``reduction="sum"`` sums over rows instead."""
     op = "cross_entropy"
+    _check_reduction(op, reduction)
     logits, target = _check_target(op, logits, target)
-    return _impl(op)(logits, target)
+    return _impl(op)(logits, target, reduction)
 
 
 # ----------------------------------------------------------------------------------------------

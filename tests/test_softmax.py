@@ -29,3 +29,13 @@ def test_extreme_logits(backend_name, dtype, rng, name, fill):
     logits[1] = fill  # a row of equal values
     (loss, grad), _ = check_op(name, (logits, np.array([2, 0, 5, 1])), backend_name, dtype=dtype)
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "cross_entropy"])
+def test_sum_reduction_is_mean_times_batch(backend_name, rng, name):
+    logits = random(rng, (6, 9), np.float64)
+    labels = rng.integers(0, 9, size=6)
+    (loss_sum, grad_sum), _ = check_op(name, (logits, labels), backend_name, {"reduction": "sum"})
+    (loss_mean, grad_mean), _ = check_op(name, (logits, labels), backend_name)
+    np.testing.assert_allclose(loss_sum, 6 * loss_mean, rtol=1e-12)
+    np.testing.assert_allclose(grad_sum, 6 * grad_mean, rtol=1e-12)

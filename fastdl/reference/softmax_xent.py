@@ -29,10 +29,15 @@ def _log_softmax(logits):
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
-def softmax_cross_entropy(logits, target, eps=1e-9):
+def _divisor(logits, reduction):
+    # "mean" divides loss and gradient by the batch size B; "sum" (the book's chapter 6) does not
+    return max(logits.shape[0], 1) if reduction == "mean" else 1
+
+
+def softmax_cross_entropy(logits, target, eps=1e-9, reduction="mean"):
     """Book loss: sum_{n,k}[-y log pc - (1-y) log(1-pc)] / B, grad (pc - y) / B, pc = clip(p, eps, 1-eps)."""
     # logits is (B, C), target is (B, C) one-hot or (B,) int64 -> (loss float, grad (B, C))
-    B = logits.shape[0]
+    B = _divisor(logits, reduction)
     y = _one_hot(target, logits)
     p = _softmax(logits)
     pc = np.clip(p, eps, 1 - eps)
@@ -45,10 +50,10 @@ def softmax_cross_entropy(logits, target, eps=1e-9):
     return float(loss), grad.astype(logits.dtype, copy=False)
 
 
-def cross_entropy(logits, target):
+def cross_entropy(logits, target, reduction="mean"):
     """Standard CE: mean_n(-sum_k y log softmax), grad (softmax - y) / B."""
     # logits is (B, C), target is (B, C) one-hot or (B,) int64 -> (loss float, grad (B, C))
-    B = logits.shape[0]
+    B = _divisor(logits, reduction)
     y = _one_hot(target, logits)
     logp = _log_softmax(logits)
     loss = -(y.astype(np.float64) * logp).sum() / B

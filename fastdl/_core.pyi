@@ -1,0 +1,44 @@
+"""Type stub for the C++ extension fastdl._core (src/cpp/bindings.cpp).
+
+Every array argument must be C-contiguous and of one float dtype (float32 or float64); nothing is
+converted or copied silently (a wrong dtype or layout raises TypeError). Shape errors raise ValueError.
+"""
+
+from typing import Literal, Optional, Tuple, TypeVar, overload
+
+import numpy as np
+import numpy.typing as npt
+
+_F = TypeVar("_F", np.float32, np.float64)
+_Activation = Literal["linear", "sigmoid", "tanh", "relu"]
+
+def matmul(a: npt.NDArray[_F], b: npt.NDArray[_F], trans_a: bool = False,
+           trans_b: bool = False) -> npt.NDArray[_F]:
+    """op(a) @ op(b): a is (M, K) or (K, M) when trans_a; b is (K, N) or (N, K) when trans_b -> (M, N)."""
+
+def linear(x: npt.NDArray[_F], w: npt.NDArray[_F], b: Optional[npt.NDArray[_F]],
+           activation: _Activation = "linear") -> npt.NDArray[_F]:
+    """act(x @ w + b), bias and activation fused into the GEMM epilogue: x (N, in), w (in, out), b (out,)."""
+
+def linear_backward(x: npt.NDArray[_F], w: npt.NDArray[_F], y: npt.NDArray[_F], grad_y: npt.NDArray[_F],
+                    activation: _Activation = "linear"
+                    ) -> Tuple[npt.NDArray[_F], npt.NDArray[_F], npt.NDArray[_F]]:
+    """(grad_x (N, in), grad_w (in, out), grad_b (out,)) with dz = act'(y) * grad_y."""
+
+def set_num_threads(n: int) -> None:
+    """Use n >= 1 threads in fastdl's C++ kernels."""
+
+def get_num_threads() -> int:
+    """Threads fastdl's C++ kernels use."""
+
+def gemm_kernels() -> list[str]:
+    """GEMM kernels this CPU can run: 'naive', 'generic' (reference microkernel), then 'avx2', 'avx512'."""
+
+def selected_gemm_kernel() -> str:
+    """The GEMM kernel in use now: the forced one, else 'avx512', 'avx2' or 'naive'."""
+
+def force_gemm_kernel(name: str) -> None:
+    """Force a GEMM kernel by name; 'auto' restores the automatic choice."""
+
+def cpu_features() -> dict[str, bool]:
+    """CPU features that pick the GEMM kernel, e.g. {'avx2': True, 'fma': True, 'avx512f': True}."""

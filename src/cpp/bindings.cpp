@@ -1,0 +1,174 @@
+// bindings.cpp — PYBIND11_MODULE(_core): check buffers and shapes, release the GIL, call the kernels.
+// Arrays arrive C-contiguous and of one float dtype (fastdl.kernels sees to it); `.noconvert()` makes
+// sure no silent copy or cast ever happens here. Shape errors raise ValueError, never crash.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
+#include "activations.hpp"
+#include "dense.hpp"
+#include "gemm.hpp"
+#include "softmax_xent.hpp"
+
+namespace py = pybind11;
+using fastdl::index_t;
+using fastdl::require;
+
+namespace {
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style>;
+
+std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+void require_ndim(const char* op, const char* name, const py::array& a, py::ssize_t ndim) {
+    require(a.ndim() == ndim, std::string(op) + ": " + name + " must be " + std::to_string(ndim) + "-D, got shape " +
+                                  shape_str(a));
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+carray<T> matmul(const carray<T>& a, const carray<T>& b, bool trans_a, bool trans_b) {
+    // a is (M, K) or (K, M) when trans_a; b is (K, N) or (N, K) when trans_b -> c (M, N)
+    require_ndim("matmul", "a", a, 2);
+    require_ndim("matmul", "b", b, 2);
+    const index_t M = trans_a ? a.shape(1) : a.shape(0);
+    const index_t K = trans_a ? a.shape(0) : a.shape(1);
+    const index_t Kb = trans_b ? b.shape(1) : b.shape(0);
+    const index_t N = trans_b ? b.shape(0) : b.shape(1);
+    require(K == Kb, "matmul: inner dimensions differ: op(a) is (" + std::to_string(M) + ", " + std::to_string(K) +
+                         "), op(b) is (" + std::to_string(Kb) + ", " + std::to_string(N) + ")");
+    carray<T> c({M, N});
+    const T* pa = a.data();
+    const T* pb = b.data();
+    T* pc = c.mutable_data();
+    const index_t lda = a.shape(1), ldb = b.shape(1);
+    {
+        py::gil_scoped_release release;
+        fastdl::gemm<T>(M, N, K, pa, lda, trans_a, pb, ldb, trans_b, pc, N);
+    }
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// linear / linear_backward
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+carray<T> linear(const carray<T>& x, const carray<T>& w, const std::optional<carray<T>>& b,
+                 const std::string& activation) {
+    // x is (n, in), w is (in, out), b is (out,) or None -> y (n, out)
+    const fastdl::Activation act = fastdl::parse_activation(activation);
+    require_ndim("linear", "x", x, 2);
+    require_ndim("linear", "w", w, 2);
+    const index_t n = x.shape(0), in = x.shape(1), out = w.shape(1);
+    require(w.shape(0) == in, "linear: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) +
+                                  ", got " + shape_str(w));
+    const T* pb = nullptr;
+    if (b.has_value()) {
+        require(b->ndim() == 1 && b->shape(0) == out,
+                "linear: b must be (" + std::to_string(out) + ",), got " + shape_str(*b));
+        pb = b->data();
+    }
+    carray<T> y({n, out});
+    const T* px = x.data();
+    const T* pw = w.data();
+    T* py_ = y.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fastdl::linear_forward<T>(px, pw, pb, py_, n, in, out, act);
+    }
+    return y;
+}
+
+template <typename T>
+py::tuple linear_backward(const carray<T>& x, const carray<T>& w, const carray<T>& y, const carray<T>& grad_y,
+                          const std::string& activation) {
+    // x is (n, in), w is (in, out), y and grad_y are (n, out) -> grad_x (n, in), grad_w (in, out), grad_b (out,)
+    const fastdl::Activation act = fastdl::parse_activation(activation);
+    require_ndim("linear_backward", "x", x, 2);
+    require_ndim("linear_backward", "w", w, 2);
+    require_ndim("linear_backward", "y", y, 2);
+    require_ndim("linear_backward", "grad_y", grad_y, 2);
+    const index_t n = x.shape(0), in = x.shape(1), out = w.shape(1);
+    require(w.shape(0) == in, "linear_backward: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) +
+                                  ", got " + shape_str(w));
+    require(y.shape(0) == n && y.shape(1) == out, "linear_backward: y must be (" + std::to_string(n) + ", " +
+                                                      std::to_string(out) + "), got " + shape_str(y));
+    require(grad_y.shape(0) == n && grad_y.shape(1) == out, "linear_backward: grad_y must be (" + std::to_string(n) +
+                                                                ", " + std::to_string(out) + "), got " +
+                                                                shape_str(grad_y));
+    carray<T> grad_x({n, in});
+    carray<T> grad_w({in, out});
+    carray<T> grad_b({out});
+    const T *px = x.data(), *pw = w.data(), *pyv = y.data(), *pg = grad_y.data();
+    T *gx = grad_x.mutable_data(), *gw = grad_w.mutable_data(), *gb = grad_b.mutable_data();
+    {
+        py::gil_scoped_release release;
+        fastdl::linear_backward<T>(px, pw, pyv, pg, gx, gw, gb, n, in, out, act);
+    }
+    return py::make_tuple(grad_x, grad_w, grad_b);
+}
+
+template <typename T>
+void bind_dtype(py::module_& m, const char* dtype) {
+    const std::string suffix = std::string(" (") + dtype + " overload)";
+    m.def("matmul", &matmul<T>, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
+          py::arg("trans_b") = false,
+          ("op(a) @ op(b) where op transposes when its flag is set. a is (M, K) or (K, M) when trans_a; b is "
+           "(K, N) or (N, K) when trans_b; returns a new (M, N) array. Arrays must be C-contiguous and of one "
+           "dtype" + suffix + ".").c_str());
+    m.def("linear", &linear<T>, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("b").noconvert().none(true),
+          py::arg("activation") = "linear",
+          ("act(x @ w + b) with bias and activation fused into the GEMM epilogue. x is (N, in), w is (in, out), "
+           "b is (out,) or None; activation is 'linear', 'sigmoid', 'tanh' or 'relu'. Returns (N, out)" +
+           suffix + ".").c_str());
+    m.def("linear_backward", &linear_backward<T>, py::arg("x").noconvert(), py::arg("w").noconvert(),
+          py::arg("y").noconvert(), py::arg("grad_y").noconvert(), py::arg("activation") = "linear",
+          ("Gradients of linear(): returns (grad_x (N, in), grad_w (in, out), grad_b (out,)) with "
+           "dz = act'(y) * grad_y (from the output y), grad_x = dz @ w.T, grad_w = x.T @ dz, grad_b = dz.sum(0)" +
+           suffix + ".").c_str());
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "fastdl._core: compiled CPU kernels (packed GEMM with fused epilogues, Dense forward/backward, "
+              "fused softmax cross-entropy, vectorised activations).";
+
+    bind_dtype<float>(m, "float32");
+    bind_dtype<double>(m, "float64");
+
+    m.def("set_num_threads", &fastdl::set_num_threads, py::arg("n"),
+          "Use n >= 1 threads in fastdl's C++ kernels (the default is OpenMP's, i.e. OMP_NUM_THREADS).");
+    m.def("get_num_threads", &fastdl::get_num_threads, "Number of threads fastdl's C++ kernels use.");
+    m.def("gemm_kernels", &fastdl::gemm_kernels,
+          "Names of the GEMM kernels this CPU can run: 'naive' (plain loop nest), 'generic' (packed GEMM with the "
+          "plain C++ reference microkernel), then 'avx2' and 'avx512' where the CPU supports them.");
+    m.def("selected_gemm_kernel", &fastdl::selected_gemm_kernel,
+          "Name of the GEMM kernel in use: the forced one, else 'avx512', 'avx2' or 'naive' (the first this CPU "
+          "runs).");
+    m.def("force_gemm_kernel", &fastdl::force_gemm_kernel, py::arg("name"),
+          "Force the GEMM kernel by name (for tests and benchmarks); 'auto' restores the automatic choice. "
+          "Raises ValueError for an unknown kernel or one this CPU cannot run.");
+    m.def(
+        "cpu_features",
+        []() {
+            py::dict d;
+            for (const auto& kv : fastdl::cpu_features()) d[py::str(kv.first)] = kv.second;
+            return d;
+        },
+        "The CPU features that pick the GEMM microkernel, as {name: bool}.");
+
+    fastdl::bind_softmax_xent(m);
+    fastdl::bind_activations(m);
+}

@@ -1,0 +1,34 @@
+// gemm_epilogue.hpp — bias + activation applied to a finished (m, n) tile of c, in place.
+#pragma once
+
+#include "activation.hpp"
+#include "common.hpp"
+
+namespace fastdl {
+
+// c is (m, n) with row stride ldc; bias is (n,) or nullptr.
+template <Activation A, typename T>
+inline void apply_epilogue_as(T* c, index_t ldc, index_t m, index_t n, const T* bias) {
+    if (A == Activation::linear && bias == nullptr) return;
+    for (index_t i = 0; i < m; ++i) {
+        T* row = c + i * ldc;
+        if (bias != nullptr) {
+            for (index_t j = 0; j < n; ++j) row[j] = activate<A>(row[j] + bias[j]);
+        } else {
+            for (index_t j = 0; j < n; ++j) row[j] = activate<A>(row[j]);
+        }
+    }
+}
+
+// c is (m, n) with row stride ldc; bias is (n,) or nullptr (already offset to the tile's first column).
+template <typename T>
+inline void apply_epilogue(T* c, index_t ldc, index_t m, index_t n, const T* bias, Activation act) {
+    switch (act) {
+        case Activation::linear: apply_epilogue_as<Activation::linear>(c, ldc, m, n, bias); break;
+        case Activation::sigmoid: apply_epilogue_as<Activation::sigmoid>(c, ldc, m, n, bias); break;
+        case Activation::tanh: apply_epilogue_as<Activation::tanh>(c, ldc, m, n, bias); break;
+        case Activation::relu: apply_epilogue_as<Activation::relu>(c, ldc, m, n, bias); break;
+    }
+}
+
+}  // namespace fastdl

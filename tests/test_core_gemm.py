@@ -1,0 +1,227 @@
+"""fastdl._core GEMM, linear and linear_backward against NumPy, for every GEMM kernel this CPU runs.
+
+Shapes have tails: 1s, primes, and sizes just under/over the microkernel tiles (MR 4/6/8, NR 8/16/32)
+and the cache blocks (KC 256, MC 72-192, NC 512/1024), on both sides of the packing thresholds (no
+packing below 64^3 multiply-adds; B packed when transposed or M > 384). Every kernel this CPU supports
+is forced in turn (the `kernel` fixture). Also: 1 vs 2 threads must give identical bits.
+"""
+
+import numpy as np
+import pytest
+
+_core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
+
+KERNELS = _core.gemm_kernels()
+DTYPES = [np.float32, np.float64]
+ACTIVATIONS = ["linear", "sigmoid", "tanh", "relu"]
+
+# (M, K, N)
+SHAPES = [
+    (1, 1, 1), (1, 7, 3), (5, 1, 9), (2, 3, 1), (7, 13, 11), (13, 17, 31), (6, 16, 32), (8, 32, 16),
+    (14, 31, 33), (15, 33, 47), (17, 64, 65), (29, 255, 8), (37, 257, 17), (3, 385, 49), (97, 129, 255),
+    (129, 97, 96), (257, 40, 7), (2, 520, 3),
+]
+# Fewer, larger shapes that cross several cache blocks (each kernel, f32 and f64).
+BLOCK_SHAPES = [(300, 520, 70), (3, 5, 4100), (260, 770, 129), (401, 300, 50), (9, 40, 1100), (70, 257, 2053)]
+
+
+def _sides(rng, m, k, n, trans_a, trans_b, dtype):
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    return a, b
+
+
+def _expected(a, b, trans_a, trans_b):
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    return (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
+
+
+def _close(actual, expected, dtype, k):
+    rtol, atol = (2e-4, 2e-5) if dtype == np.float32 else (1e-11, 1e-12)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * np.sqrt(max(k, 1)))
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request):
+    _core.force_gemm_kernel(request.param)
+    yield request.param
+    _core.force_gemm_kernel("auto")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def restore_threads():
+    saved = _core.get_num_threads()
+    yield
+    _core.set_num_threads(saved)
+
+
+# ----------------------------------------------------------------------------------------------
+# matmul
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False), (True, True)],
+                         ids=["NN", "NT", "TN", "TT"])
+def test_matmul_tails(kernel, rng, dtype, trans_a, trans_b):
+    for m, k, n in SHAPES:
+        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
+        a_before, b_before = a.copy(), b.copy()
+        c = _core.matmul(a, b, trans_a, trans_b)
+        assert c.shape == (m, n) and c.dtype == dtype
+        _close(c, _expected(a, b, trans_a, trans_b), dtype, k)
+        np.testing.assert_array_equal(a, a_before)
+        np.testing.assert_array_equal(b, b_before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n", BLOCK_SHAPES)
+def test_matmul_cache_blocks(kernel, rng, dtype, m, k, n):
+    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
+        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
+        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+
+
+@pytest.mark.parametrize("m,k,n", [(0, 5, 3), (4, 0, 3), (4, 5, 0), (0, 0, 0)])
+def test_matmul_empty(kernel, m, k, n):
+    c = _core.matmul(np.ones((m, k), np.float32), np.ones((k, n), np.float32), False, False)
+    assert c.shape == (m, n)
+    np.testing.assert_array_equal(c, np.zeros((m, n), np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n", [(64, 784, 256), (131, 300, 77), (5, 900, 700), (400, 260, 90)])
+def test_threads_give_identical_bits(kernel, rng, restore_threads, dtype, m, k, n):
+    for trans_a, trans_b in [(False, False), (False, True), (True, False)]:
+        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
+        _core.set_num_threads(1)
+        one = _core.matmul(a, b, trans_a, trans_b)
+        _core.set_num_threads(2)
+        two = _core.matmul(a, b, trans_a, trans_b)
+        np.testing.assert_array_equal(one, two)
+
+
+# ----------------------------------------------------------------------------------------------
+# linear / linear_backward
+# ----------------------------------------------------------------------------------------------
+
+def _act(z, name):
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    return z
+
+
+def _act_grad(y, g, name):
+    if name == "sigmoid":
+        return g * y * (1 - y)
+    if name == "tanh":
+        return g * (1 - y * y)
+    if name == "relu":
+        return np.where(y > 0, g, 0)
+    return g
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "nobias"])
+def test_linear_forward_backward(kernel, rng, dtype, activation, with_bias):
+    for n, i, o in [(1, 1, 1), (7, 13, 5), (64, 78, 33), (3, 100, 129), (37, 257, 65)]:
+        x = rng.standard_normal((n, i)).astype(dtype)
+        w = (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
+        b = rng.standard_normal(o).astype(dtype) if with_bias else None
+        y = _core.linear(x, w, b, activation)
+        z = x.astype(np.float64) @ w.astype(np.float64) + (0 if b is None else b.astype(np.float64))
+        assert y.shape == (n, o) and y.dtype == dtype
+        _close(y, _act(z, activation), dtype, i)
+
+        grad_y = rng.standard_normal((n, o)).astype(dtype)
+        gx, gw, gb = _core.linear_backward(x, w, y, grad_y, activation)
+        dz = _act_grad(y.astype(np.float64), grad_y.astype(np.float64), activation)
+        assert gx.shape == (n, i) and gw.shape == (i, o) and gb.shape == (o,)
+        assert gx.dtype == gw.dtype == gb.dtype == dtype
+        _close(gx, dz @ w.astype(np.float64).T, dtype, o)
+        _close(gw, x.astype(np.float64).T @ dz, dtype, n)
+        _close(gb, dz.sum(axis=0), dtype, n)
+
+
+def test_linear_backward_threads_identical(kernel, rng, restore_threads):
+    x = rng.standard_normal((200, 150)).astype(np.float32)
+    w = rng.standard_normal((150, 90)).astype(np.float32)
+    y = _core.linear(x, w, rng.standard_normal(90).astype(np.float32), "tanh")
+    grad_y = rng.standard_normal(y.shape).astype(np.float32)
+    _core.set_num_threads(1)
+    one = _core.linear_backward(x, w, y, grad_y, "tanh")
+    _core.set_num_threads(2)
+    two = _core.linear_backward(x, w, y, grad_y, "tanh")
+    for u, v in zip(one, two):
+        np.testing.assert_array_equal(u, v)
+
+
+def test_linear_empty_batch():
+    x, w, b = np.ones((0, 4)), np.ones((4, 3)), np.ones(3)
+    assert _core.linear(x, w, b, "relu").shape == (0, 3)
+    gx, gw, gb = _core.linear_backward(x, w, np.ones((0, 3)), np.ones((0, 3)), "relu")
+    assert gx.shape == (0, 4)
+    np.testing.assert_array_equal(gw, np.zeros((4, 3)))
+    np.testing.assert_array_equal(gb, np.zeros(3))
+
+
+# ----------------------------------------------------------------------------------------------
+# errors and controls
+# ----------------------------------------------------------------------------------------------
+
+def test_shape_errors_raise_value_error():
+    f = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError):
+        _core.matmul(f, f, False, False)
+    with pytest.raises(ValueError):
+        _core.matmul(np.ones(3, np.float32), f, False, False)
+    with pytest.raises(ValueError):
+        _core.linear(f, np.ones((5, 2), np.float32), None, "relu")
+    with pytest.raises(ValueError):
+        _core.linear(f, np.ones((4, 2), np.float32), np.ones(3, np.float32), "relu")
+    with pytest.raises(ValueError):
+        _core.linear(f, np.ones((4, 2), np.float32), None, "gelu")
+    with pytest.raises(ValueError):
+        _core.linear_backward(f, np.ones((4, 2), np.float32), np.ones((3, 2), np.float32),
+                              np.ones((3, 3), np.float32), "relu")
+
+
+def test_no_silent_conversion():
+    f32, f64 = np.ones((3, 4), np.float32), np.ones((4, 2), np.float64)
+    with pytest.raises(TypeError):
+        _core.matmul(f32, f64, False, False)
+    with pytest.raises(TypeError):
+        _core.matmul(np.ones((4, 3), np.float32).T, np.ones((4, 2), np.float32), False, False)
+
+
+def test_kernel_controls():
+    assert KERNELS[0] == "naive"
+    assert _core.selected_gemm_kernel() in KERNELS
+    features = _core.cpu_features()
+    assert isinstance(features, dict) and all(isinstance(v, bool) for v in features.values())
+    if features.get("avx512f"):
+        assert "avx512" in KERNELS
+    with pytest.raises(ValueError):
+        _core.force_gemm_kernel("no-such-kernel")
+    for name in KERNELS:
+        _core.force_gemm_kernel(name)
+        assert _core.selected_gemm_kernel() == name
+    _core.force_gemm_kernel("auto")
+    best = "avx512" if "avx512" in KERNELS else "avx2" if "avx2" in KERNELS else "naive"
+    assert _core.selected_gemm_kernel() == best
+
+
+def test_threads_controls(restore_threads):
+    _core.set_num_threads(1)
+    assert _core.get_num_threads() == 1
+    with pytest.raises(ValueError):
+        _core.set_num_threads(0)
