@@ -146,6 +146,13 @@ void activation_backward_kernel(Activation act, const T* y, const T* grad_y, T* 
     run_elementwise<T>(act, true, y, grad_y, grad_x, n);
 }
 
+template <typename T>
+void activation_forward_serial(Activation act, const T* x, T* y, index_t n) {
+    chunk_for<T>(active_vec_isa())(act, false, x, nullptr, y, n);
+}
+
+template void activation_forward_serial<float>(Activation, const float*, float*, index_t);
+template void activation_forward_serial<double>(Activation, const double*, double*, index_t);
 template void activation_forward_kernel<float>(Activation, const float*, float*, index_t);
 template void activation_forward_kernel<double>(Activation, const double*, double*, index_t);
 template void activation_backward_kernel<float>(Activation, const float*, const float*, float*, index_t);

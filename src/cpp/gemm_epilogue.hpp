@@ -6,6 +6,23 @@
 
 namespace fastdl {
 
+// x, y are (n,); defined in activations.cpp with run-time SIMD dispatch (vectorised exp).
+template <typename T>
+void activation_forward_serial(Activation act, const T* x, T* y, index_t n);
+
+// sigmoid and tanh cost an exp per element: add the bias, then apply the vectorised activation to
+// the row while it is still in L1. c is (m, n) with row stride ldc; bias is (n,) or nullptr.
+template <typename T>
+inline void apply_vectorised_epilogue(T* c, index_t ldc, index_t m, index_t n, const T* bias, Activation act) {
+    for (index_t i = 0; i < m; ++i) {
+        T* row = c + i * ldc;
+        if (bias != nullptr) {
+            for (index_t j = 0; j < n; ++j) row[j] += bias[j];
+        }
+        activation_forward_serial<T>(act, row, row, n);
+    }
+}
+
 // c is (m, n) with row stride ldc; bias is (n,) or nullptr.
 template <Activation A, typename T>
 inline void apply_epilogue_as(T* c, index_t ldc, index_t m, index_t n, const T* bias) {
@@ -25,8 +42,8 @@ template <typename T>
 inline void apply_epilogue(T* c, index_t ldc, index_t m, index_t n, const T* bias, Activation act) {
     switch (act) {
         case Activation::linear: apply_epilogue_as<Activation::linear>(c, ldc, m, n, bias); break;
-        case Activation::sigmoid: apply_epilogue_as<Activation::sigmoid>(c, ldc, m, n, bias); break;
-        case Activation::tanh: apply_epilogue_as<Activation::tanh>(c, ldc, m, n, bias); break;
+        case Activation::sigmoid:
+        case Activation::tanh: apply_vectorised_epilogue(c, ldc, m, n, bias, act); break;
         case Activation::relu: apply_epilogue_as<Activation::relu>(c, ldc, m, n, bias); break;
     }
 }
