@@ -1,0 +1,38 @@
+"""fastdl's Numba CUDA backend: every kernel of the contract, on a GPU or the CUDA simulator.
+
+Inputs may be NumPy arrays (copied to the device; results come back as NumPy arrays, losses as
+Python floats) or device arrays exposing ``__cuda_array_interface__`` (Numba, CuPy, PyTorch), in
+which case results are Numba device arrays and stay on the GPU. Importing this package works
+without numba or a GPU; calling a kernel then raises RuntimeError('fastdl cuda backend: ...').
+
+Kernels launch on the default stream. Compiled kernels are cached per dtype and configuration,
+so only the first call of each variant pays the (about a second) compile.
+"""
+
+from fastdl.cuda._compat import available, real_gpu, require, simulator
+from fastdl.cuda.activations import activation, activation_backward
+from fastdl.cuda.conv import conv2d, conv2d_backward
+from fastdl.cuda.matmul import linear, linear_backward, matmul
+from fastdl.cuda.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
+                             rnn_forward)
+from fastdl.cuda.softmax_xent import cross_entropy, softmax_cross_entropy
+
+KERNELS = {
+    "activation": activation,
+    "activation_backward": activation_backward,
+    "matmul": matmul,
+    "linear": linear,
+    "linear_backward": linear_backward,
+    "conv2d": conv2d,
+    "conv2d_backward": conv2d_backward,
+    "softmax_cross_entropy": softmax_cross_entropy,
+    "cross_entropy": cross_entropy,
+    "rnn_forward": rnn_forward,
+    "rnn_backward": rnn_backward,
+    "lstm_forward": lstm_forward,
+    "lstm_backward": lstm_backward,
+    "gru_forward": gru_forward,
+    "gru_backward": gru_backward,
+}
+
+__all__ = list(KERNELS) + ["KERNELS", "available", "real_gpu", "require", "simulator"]

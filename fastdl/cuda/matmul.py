@@ -1,0 +1,382 @@
+"""Tiled GEMM (SGEMM / DGEMM) and the Dense kernels built on it.
+
+One kernel template, compiled per (dtype, tile config, trans_a, trans_b, activation, bias?, addend?):
+
+    C[z] = act( op(A[z]) @ op(B[z]) + bias + D[z] )        op(A) is (M, K), op(B) is (K, N)
+
+* Block tile BM x BN, K step BK; each thread owns a TM x TN register block of C made of groups of
+  4 consecutive rows / columns (128-bit shared-memory reads, no bank conflicts). The A tile is
+  stored transposed in shared memory (As[k, m]).
+* The next K tile is fetched into registers while the current one is multiplied (prefetch).
+* trans_a / trans_b only change the indexing (no transposed copies); loads are coalesced along the
+  contiguous axis of each operand. Edge tiles are zero-filled on load and masked on store.
+* All operands are flat 1-D device arrays with explicit offsets and leading dimensions, so row
+  blocks, column blocks and time-step slices of bigger arrays are used in place.
+* grid z indexes a batch (strides sa_z, sb_z, sc_z, sd_z); ``nred`` sums that many (A, B) pairs
+  (strides sa_r, sb_r) into the same C tile (a batch-reduced GEMM).
+"""
+
+import functools
+
+import numpy as np
+
+from fastdl.cuda._compat import cuda, simulator, uint64 as U
+from fastdl.cuda._device import Io, cdiv, dummy, empty, flat, grid_1d, jit_kernel, launch, threads_1d, workspace
+from fastdl.cuda.activations import ACT_CODES, act_device, activation_backward_dev
+
+# (BM, BN, BK, TM, TN, blocks per SM, relative efficiency) for a real GPU.
+CONFIGS = (
+    ((128, 128, 8, 8, 8), 2, 1.00),   # 256 threads, 8x8 micro-tile: the big-GEMM workhorse
+    ((64, 64, 8, 4, 4), 4, 0.62),     # 256 threads, 4x4
+    ((32, 128, 8, 4, 4), 4, 0.55),    # skinny M
+    ((128, 32, 8, 4, 4), 4, 0.55),    # skinny N
+)
+SIM_CONFIG = (8, 8, 4, 2, 2)
+_MIN_BLOCKS = {cfg: per_sm for cfg, per_sm, _ in CONFIGS}          # 16 threads: keeps simulator runs tiny
+NUM_SMS = 132
+
+
+def pick_config(M, N, batch=1):
+    """Tile configuration with the least estimated time for an (M, N) output, batch tiles in z."""
+    if simulator():
+        return SIM_CONFIG
+    best, best_cost = None, None
+    for cfg, per_sm, eff in CONFIGS:
+        tiles = cdiv(M, cfg[0]) * cdiv(N, cfg[1]) * batch
+        waves = cdiv(tiles, NUM_SMS * per_sm)
+        cost = waves * per_sm * cfg[0] * cfg[1] / eff
+        if best_cost is None or cost < best_cost:
+            best, best_cost = cfg, cost
+    return best
+
+
+@functools.lru_cache(maxsize=None)
+def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_blocks=None, split=False):
+    dtype = np.dtype(dtype)
+    BM, BN, BK, TM, TN = cfg
+    SM, SN = BM // TM, BN // TN          # threads along M and along N
+    NT = SM * SN
+    LA, LB = BM * BK // NT, BK * BN // NT  # elements each thread loads per K tile
+    assert LA * NT == BM * BK and LB * NT == BK * BN
+    BMP = BM + (0 if trans_a else 4)      # padding breaks bank conflicts of transposing stores
+    BNP = BN + (4 if trans_b else 0)
+    TMN = TM * TN
+    ASZ, BSZ = BK * BMP, BK * BNP
+    # Register-block layout: a thread's TM rows are GM groups of VM consecutive rows (row =
+    # g*(BM/GM) + ty*VM + r), likewise for columns, so NVVM can merge each group's shared-memory
+    # reads into one 128-bit load (ld.shared.v4) and a warp's reads stay free of bank conflicts.
+    VM, VN = min(4, TM), min(4, TN)
+    GM, GN = TM // VM, TN // VN
+    SGM, SGN = BM // GM, BN // GN
+    ALIGN = None if simulator() else 16
+    zero = dtype.type(0)
+    HAS_BIAS, HAS_ADD, SPLIT = bool(has_bias), bool(has_add), bool(split)
+    actf = act_device(dtype, act)
+
+    @cuda.jit(device=True)
+    def load_a(A, ra, base, lda, m0, k0, M, K, tid):
+        for l in range(LA):
+            e = tid + l * NT
+            if trans_a:                   # A is (K, M): contiguous along m
+                mm = e % BM
+                kk = e // BM
+            else:                         # A is (M, K): contiguous along k
+                kk = e % BK
+                mm = e // BK
+            gm = m0 + mm
+            gk = k0 + kk
+            v = zero
+            if gm < M and gk < K:
+                if trans_a:
+                    v = A[U(base + gk * lda + gm)]
+                else:
+                    v = A[U(base + gm * lda + gk)]
+            ra[l] = v
+
+    @cuda.jit(device=True)
+    def load_b(B, rb, base, ldb, n0, k0, N, K, tid):
+        for l in range(LB):
+            e = tid + l * NT
+            if trans_b:                   # B is (N, K): contiguous along k
+                kk = e % BK
+                nn = e // BK
+            else:                         # B is (K, N): contiguous along n
+                nn = e % BN
+                kk = e // BN
+            gn = n0 + nn
+            gk = k0 + kk
+            v = zero
+            if gn < N and gk < K:
+                if trans_b:
+                    v = B[U(base + gn * ldb + gk)]
+                else:
+                    v = B[U(base + gk * ldb + gn)]
+            rb[l] = v
+
+    @cuda.jit(device=True)
+    def store_tiles(As, Bs, ra, rb, tid):
+        for l in range(LA):
+            e = tid + l * NT
+            if trans_a:
+                As[U((e // BM) * BMP + e % BM)] = ra[l]
+            else:
+                As[U((e % BK) * BMP + e // BK)] = ra[l]
+        for l in range(LB):
+            e = tid + l * NT
+            if trans_b:
+                Bs[U((e % BK) * BNP + e // BK)] = rb[l]
+            else:
+                Bs[U((e // BN) * BNP + e % BN)] = rb[l]
+
+    def kernel(A, B, C, bias, D, M, N, K, lda, ldb, ldc, ldd, a_off, b_off, c_off, d_off,
+               sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r):
+        As = cuda.shared.array(ASZ, dtype, alignment=ALIGN)   # A tile transposed: As[k*BMP + m]
+        Bs = cuda.shared.array(BSZ, dtype, alignment=ALIGN)   # Bs[k*BNP + n]
+        acc = cuda.local.array(TMN, dtype)
+        ra = cuda.local.array(LA, dtype)
+        rb = cuda.local.array(LB, dtype)
+        af = cuda.local.array(TM, dtype)
+        bf = cuda.local.array(TN, dtype)
+        tid = cuda.threadIdx.x
+        tx = tid % SN
+        ty = tid // SN
+        m0 = cuda.blockIdx.y * BM
+        n0 = cuda.blockIdx.x * BN
+        z = cuda.blockIdx.z
+        for i in range(TMN):
+            acc[i] = zero
+        kbeg = 0
+        kend = K
+        if SPLIT:                         # split-K: z picks K range [z*sa_r, (z+1)*sa_r)
+            kbeg = z * sa_r
+            kend = min(K, kbeg + sa_r)
+        ktiles = (kend - kbeg + BK - 1) // BK
+        for r in range(nred):
+            abase = a_off + z * sa_z + r * sa_r
+            bbase = b_off + z * sb_z + r * sb_r
+            if SPLIT:
+                abase = a_off
+                bbase = b_off
+            load_a(A, ra, abase, lda, m0, kbeg, M, kend, tid)
+            load_b(B, rb, bbase, ldb, n0, kbeg, N, kend, tid)
+            for kt in range(ktiles):
+                store_tiles(As, Bs, ra, rb, tid)
+                cuda.syncthreads()
+                if kt + 1 < ktiles:       # prefetch the next tile while this one is multiplied
+                    load_a(A, ra, abase, lda, m0, kbeg + (kt + 1) * BK, M, kend, tid)
+                    load_b(B, rb, bbase, ldb, n0, kbeg + (kt + 1) * BK, N, kend, tid)
+                for kk in range(BK):
+                    for i in range(TM):
+                        af[i] = As[U(kk * BMP + (i // VM) * SGM + ty * VM + i % VM)]
+                    for j in range(TN):
+                        bf[j] = Bs[U(kk * BNP + (j // VN) * SGN + tx * VN + j % VN)]
+                    for i in range(TM):
+                        for j in range(TN):
+                            acc[i * TN + j] += af[i] * bf[j]
+                cuda.syncthreads()
+        cbase = c_off + z * sc_z
+        dbase = d_off + z * sd_z
+        for i in range(TM):
+            gm = m0 + (i // VM) * SGM + ty * VM + i % VM
+            if gm < M:
+                for j in range(TN):
+                    gn = n0 + (j // VN) * SGN + tx * VN + j % VN
+                    if gn < N:
+                        v = acc[i * TN + j]
+                        if HAS_BIAS:
+                            v += bias[U(gn)]
+                        if HAS_ADD:
+                            v += D[U(dbase + gm * ldd + gn)]
+                        C[U(cbase + gm * ldc + gn)] = actf(v)
+
+    return jit_kernel(kernel, None if min_blocks is None else (NT, min_blocks)), NT
+
+
+@functools.lru_cache(maxsize=None)
+def _splitk_reduce_kernel(dtype, act, has_bias, has_add):
+    dtype = np.dtype(dtype)
+    zero = dtype.type(0)
+    HAS_BIAS, HAS_ADD = bool(has_bias), bool(has_add)
+    actf = act_device(dtype, act)
+
+    def kernel(P, S, C, bias, D, M, N, ldc, ldd, c_off, d_off):
+        # C[m, n] = act(sum_s P[s, m, n] + bias[n] + D[m, n]); P flat (S, M, N)
+        e = cuda.grid(1)
+        step = cuda.gridsize(1)
+        while e < M * N:
+            m = e // N
+            n = e - m * N
+            v = zero
+            for s in range(S):
+                v += P[U(s * M * N + e)]
+            if HAS_BIAS:
+                v += bias[U(n)]
+            if HAS_ADD:
+                v += D[U(d_off + m * ldd + n)]
+            C[U(c_off + m * ldc + n)] = actf(v)
+            e += step
+    return cuda.jit(kernel)
+
+
+def _split_count(M, N, K, cfg):
+    """How many K slices a lone (batch 1) GEMM with too few output tiles for the GPU gets."""
+    if simulator():
+        return 1
+    tiles = cdiv(M, cfg[0]) * cdiv(N, cfg[1])
+    if tiles * 2 >= NUM_SMS or K < 512:
+        return 1
+    return max(1, min(cdiv(NUM_SMS, tiles), K // 256, 16))
+
+
+def gemm(A, B, C, M, N, K, lda, ldb, ldc, trans_a=False, trans_b=False, bias=None, D=None, ldd=0,
+         act=0, a_off=0, b_off=0, c_off=0, d_off=0, batch=1, sa_z=0, sb_z=0, sc_z=0, sd_z=0,
+         nred=1, sa_r=0, sb_r=0, cfg=None):
+    """Launch C = act(op(A) @ op(B) + bias + D) on flat device arrays (see the module docstring).
+
+    A is (M, K) with row stride lda (or (K, M) if trans_a), B is (K, N) with row stride ldb (or
+    (N, K) if trans_b), C and D are (M, N) with row strides ldc / ldd; *_off are element offsets.
+    """
+    if M <= 0 or N <= 0 or batch <= 0:
+        return
+    if cfg is None:
+        cfg = pick_config(M, N, batch)
+    dt = C.dtype
+    if batch == 1 and nred == 1:
+        S = _split_count(M, N, K, cfg)
+        if S > 1:
+            _gemm_split(A, B, C, M, N, K, lda, ldb, ldc, trans_a, trans_b, bias, D, ldd, act,
+                        a_off, b_off, c_off, d_off, cfg, S)
+            return
+    kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), act, bias is not None, D is not None,
+                             _MIN_BLOCKS.get(cfg))
+    grid = (cdiv(N, cfg[1]), cdiv(M, cfg[0]), batch)
+    dmy = dummy(dt)
+    launch(kern, grid, nt, A, B, C, dmy if bias is None else bias, dmy if D is None else D,
+           M, N, K, lda, ldb, ldc, ldd, a_off, b_off, c_off, d_off, sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r)
+
+
+def _gemm_split(A, B, C, M, N, K, lda, ldb, ldc, trans_a, trans_b, bias, D, ldd, act,
+                a_off, b_off, c_off, d_off, cfg, S):
+    # S partial products over K slices into a scratch (S, M, N), then one reduce + epilogue kernel
+    dt = C.dtype
+    kslice = cdiv(cdiv(K, S), cfg[2]) * cfg[2]
+    S = cdiv(K, kslice)
+    part = workspace("gemm_splitk", S * M * N, dt)
+    dmy = dummy(dt)
+    kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), 0, False, False, _MIN_BLOCKS.get(cfg), True)
+    launch(kern, (cdiv(N, cfg[1]), cdiv(M, cfg[0]), S), nt, A, B, part, dmy, dmy,
+           M, N, K, lda, ldb, N, 0, a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, kslice, 0)
+    red = _splitk_reduce_kernel(dt, act, bias is not None, D is not None)
+    t = threads_1d()
+    launch(red, grid_1d(M * N, t), t, part, S, C, dmy if bias is None else bias, dmy if D is None else D,
+           M, N, ldc, ldd, c_off, d_off)
+
+
+# ----------------------------------------------------------------------------------------------
+# column sum (grad_b): out[n] = sum_r X[r, n], a (32 x RT) block per 32 columns, shared reduction
+
+@functools.lru_cache(maxsize=None)
+def _colsum_kernel(dtype, rt):
+    dtype = np.dtype(dtype)
+    zero = dtype.type(0)
+
+    def kernel(X, out, R, N, ldx, x_off):  # X flat, rows of length ldx; out (N,)
+        part = cuda.shared.array((rt, 32), dtype)
+        tx = cuda.threadIdx.x
+        ty = cuda.threadIdx.y
+        col = cuda.blockIdx.x * 32 + tx
+        s = zero
+        if col < N:
+            r = ty
+            while r < R:
+                s += X[x_off + r * ldx + col]
+                r += rt
+        part[ty, tx] = s
+        cuda.syncthreads()
+        half = rt // 2
+        while half > 0:
+            if ty < half:
+                part[ty, tx] += part[ty + half, tx]
+            cuda.syncthreads()
+            half //= 2
+        if ty == 0 and col < N:
+            out[col] = part[0, tx]
+    return cuda.jit(kernel)
+
+
+def colsum(X, out, R, N, ldx=None, x_off=0):
+    """out (N,) = sum over R rows of the (R, N) matrix in flat X (row stride ldx)."""
+    rt = 4 if simulator() else 32
+    ldx = N if ldx is None else ldx
+    launch(_colsum_kernel(out.dtype, rt), cdiv(N, 32), (32, rt), X, out, R, N, ldx, x_off)
+
+
+# ----------------------------------------------------------------------------------------------
+# public kernels
+
+def matmul_dev(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for 2-D device arrays; a is (M, K) or (K, M) if trans_a."""
+    M, K = (a.shape[1], a.shape[0]) if trans_a else a.shape
+    N = b.shape[0] if trans_b else b.shape[1]
+    c = empty((M, N), a.dtype)
+    if K == 0:
+        return _zeros_like_dev(c)
+    gemm(flat(a), flat(b), flat(c), M, N, K, a.shape[1], b.shape[1], N, trans_a, trans_b)
+    return c
+
+
+def _zeros_like_dev(c):
+    # K == 0: the product is all zeros; a GEMM with no K tiles writes exactly that.
+    M, N = c.shape
+    if c.size:
+        gemm(flat(c), flat(c), flat(c), M, N, 0, 1, 1, N)
+    return c
+
+
+def matmul(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) with a, b 2-D (a is (M, K), b is (K, N) before the transposes)."""
+    io = Io(a, b)
+    return io.out(matmul_dev(*io.arrays, trans_a=trans_a, trans_b=trans_b))
+
+
+def linear_dev(x, w, b=None, activation="linear"):
+    N_, IN = x.shape
+    OUT = w.shape[1]
+    y = empty((N_, OUT), x.dtype)
+    if y.size:
+        gemm(flat(x), flat(w), flat(y), N_, OUT, IN, IN, OUT, OUT, bias=b, act=ACT_CODES[activation])
+    return y
+
+
+def linear(x, w, b=None, activation="linear"):
+    """y = act(x @ w + b): x (N, in), w (in, out), b (out,) or None; bias and act fused in the epilogue."""
+    io = Io(x, w, b)
+    return io.out(linear_dev(*io.arrays, activation=activation))
+
+
+def linear_backward_dev(x, w, y, grad_y, activation="linear"):
+    N_, IN = x.shape
+    OUT = w.shape[1]
+    dz = activation_backward_dev(y, grad_y, activation)          # dz is (N, out)
+    gx = empty((N_, IN), x.dtype)
+    gw = empty((IN, OUT), x.dtype)
+    gb = empty((OUT,), x.dtype)
+    if gx.size:
+        if OUT:
+            gemm(flat(dz), flat(w), flat(gx), N_, IN, OUT, OUT, OUT, IN, trans_b=True)   # dz @ w.T (NT)
+        else:
+            _zeros_like_dev(gx)
+    if gw.size:
+        if N_:
+            gemm(flat(x), flat(dz), flat(gw), IN, OUT, N_, IN, OUT, OUT, trans_a=True)   # x.T @ dz (TN)
+        else:
+            _zeros_like_dev(gw)
+    if OUT:
+        colsum(flat(dz) if dz.size else dummy(x.dtype), gb, N_, OUT)
+    return gx, gw, gb
+
+
+def linear_backward(x, w, y, grad_y, activation="linear"):
+    """(grad_x (N, in), grad_w (in, out), grad_b (out,)) with dz = activation_backward(y, grad_y)."""
+    io = Io(x, w, y, grad_y)
+    return tuple(io.out(g) for g in linear_backward_dev(*io.arrays, activation=activation))

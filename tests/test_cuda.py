@@ -1,0 +1,170 @@
+"""The Numba CUDA backend against the NumPy reference, forward and backward, both dtypes.
+
+Runs on a real GPU or under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set before numba is
+imported); shapes are tiny and include 1, primes and sizes that are not multiples of the tiles.
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastdl.cuda import _compat
+from helpers import check_op, check_sequence_op, random
+
+pytestmark = pytest.mark.skipif(
+    not _compat.available(),
+    reason="fastdl cuda backend unavailable: " + str(_compat.reason()) + " (tests need a GPU or NUMBA_ENABLE_CUDASIM=1)")
+
+ACTS = ["linear", "sigmoid", "tanh", "relu"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (13, 7, 5), (3, 17, 11)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_matmul(rng, dtype, shape, trans_a, trans_b):
+    M, N, K = shape
+    a = random(rng, (K, M) if trans_a else (M, K), dtype)
+    b = random(rng, (N, K) if trans_b else (K, N), dtype)
+    check_op("matmul", (a, b), "cuda", {"trans_a": trans_a, "trans_b": trans_b}, dtype=dtype)
+
+
+def test_matmul_production_tiles(rng, dtype):
+    """The GPU tile configurations (128x128 8x8 micro-tiles, skinny ones) on one edge tile each."""
+    from fastdl.cuda._device import as_device, flat
+    from fastdl.cuda.matmul import CONFIGS, gemm
+    a, b = random(rng, (5, 19), dtype), random(rng, (19, 7), dtype)
+    for cfg, _, _ in CONFIGS:
+        c = as_device(np.zeros((5, 7), dtype))
+        gemm(flat(as_device(a)), flat(as_device(b)), flat(c), 5, 7, 19, 19, 7, 7, cfg=cfg)
+        np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-5, err_msg=str(cfg))
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_activation(rng, dtype, act):
+    x = random(rng, (3, 7), dtype)
+    y, _ = check_op("activation", (x, act), "cuda", dtype=dtype)
+    check_op("activation_backward", (np.asarray(y), random(rng, (3, 7), dtype), act), "cuda", dtype=dtype)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear(rng, dtype, act, bias):
+    x, w = random(rng, (5, 7), dtype), random(rng, (7, 3), dtype)
+    b = random(rng, (3,), dtype) if bias else None
+    y, _ = check_op("linear", (x, w, b, act), "cuda", dtype=dtype)
+    check_op("linear_backward", (x, w, np.asarray(y), random(rng, (5, 3), dtype), act), "cuda", dtype=dtype)
+
+
+@pytest.mark.parametrize("geom", [
+    # (B, C_in, C_out, H, W, K, stride, padding)
+    (2, 3, 2, 5, 7, 3, 1, "same"),     # non-square
+    (1, 2, 3, 6, 5, 2, 2, "same"),     # even K, stride 2
+    (2, 1, 2, 7, 6, 3, 2, "valid"),
+    (1, 2, 1, 4, 4, 3, 1, 1),          # int padding
+    (1, 1, 1, 1, 1, 1, 1, "same"),     # all ones
+])
+def test_conv2d(rng, dtype, geom):
+    B, Ci, Co, H, W, K, s, p = geom
+    x, w = random(rng, (B, Ci, H, W), dtype), random(rng, (Ci, Co, K, K), dtype)
+    y, _ = check_op("conv2d", (x, w), "cuda", {"stride": s, "padding": p}, dtype=dtype)
+    gy = random(rng, np.asarray(y).shape, dtype)
+    check_op("conv2d_backward", (x, w, gy), "cuda", {"stride": s, "padding": p}, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", ["softmax_cross_entropy", "cross_entropy"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 37), (2, 131)])
+@pytest.mark.parametrize("labels", ["int", "onehot"])
+def test_softmax_xent(rng, dtype, name, shape, labels):
+    B, C = shape
+    logits = (random(rng, shape, dtype) * 3).astype(dtype)
+    lab = rng.integers(0, C, B)
+    target = lab if labels == "int" else np.eye(C, dtype=dtype)[lab]
+    check_op(name, (logits, target), "cuda", dtype=dtype)
+    if shape == (3, 37):
+        check_op(name, (logits, target), "cuda", {"reduction": "sum"}, dtype=dtype)
+
+
+@pytest.mark.parametrize("family", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("sizes", [(2, 3, 3, 5), (1, 1, 2, 1)])
+def test_sequences(rng, dtype, family, sizes):
+    B, T, F, H = sizes
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[family] * H
+    x, h0 = random(rng, (B, T, F), dtype), random(rng, (B, H), dtype)
+    w, b = (random(rng, (F + H, G), dtype) * 0.5).astype(dtype), random(rng, (G,), dtype)
+    grads = [random(rng, (B, T, H), dtype)]
+    if family == "lstm":
+        args = (x, h0, random(rng, (B, H), dtype), w, b)
+        grads.append(random(rng, (B, H), dtype))
+    else:
+        args = (x, h0, w, b)
+    check_sequence_op(family, args, grads, "cuda", dtype=dtype)
+
+
+def test_lstm_without_grad_c_last(rng):
+    x, h0, c0 = random(rng, (2, 2, 3), np.float64), random(rng, (2, 4), np.float64), random(rng, (2, 4), np.float64)
+    w, b = random(rng, (7, 16), np.float64) * 0.5, random(rng, (16,), np.float64)
+    check_sequence_op("lstm", (x, h0, c0, w, b), [random(rng, (2, 2, 4), np.float64)], "cuda")
+
+
+def test_device_arrays_in_device_arrays_out(rng, dtype):
+    """Device inputs give Numba device outputs (no host round trip); NumPy inputs give NumPy."""
+    import fastdl.cuda as fk
+    from fastdl import reference
+    cuda = _compat.cuda
+    a, b = random(rng, (6, 5), dtype), random(rng, (5, 4), dtype)
+    c = fk.matmul(cuda.to_device(a), cuda.to_device(b))
+    assert not isinstance(c, np.ndarray) and hasattr(c, "copy_to_host")
+    assert c.dtype == dtype and c.shape == (6, 4)
+    np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-6)
+    assert isinstance(fk.matmul(a, b), np.ndarray)
+    logits, lab = random(rng, (3, 7), dtype), rng.integers(0, 7, 3)
+    loss, grad = fk.softmax_cross_entropy(cuda.to_device(logits), cuda.to_device(lab))
+    ref_loss, ref_grad = reference.softmax_cross_entropy(logits, lab)
+    assert isinstance(loss, float) and hasattr(grad, "copy_to_host")
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+    np.testing.assert_allclose(grad.copy_to_host(), ref_grad, rtol=1e-5, atol=1e-7)
+    h, cache = fk.rnn_forward(*(cuda.to_device(v) for v in (random(rng, (2, 3, 2), dtype),
+                                                             random(rng, (2, 3), dtype),
+                                                             random(rng, (5, 3), dtype),
+                                                             random(rng, (3,), dtype))))
+    grads = fk.rnn_backward(cuda.to_device(random(rng, (2, 3, 3), dtype)), cache)
+    assert all(hasattr(g, "copy_to_host") for g in (h,) + grads)
+
+
+def test_clear_error_without_numba_or_gpu(monkeypatch):
+    import fastdl.cuda as fk
+    monkeypatch.setattr(_compat, "HAVE_NUMBA", False)
+    with pytest.raises(RuntimeError, match=r"fastdl cuda backend: .*pip install \"fastdl\[cuda\]\""):
+        fk.matmul(np.ones((2, 2)), np.ones((2, 2)))
+    monkeypatch.setattr(_compat, "HAVE_NUMBA", True)
+    monkeypatch.setattr(_compat, "simulator", lambda: False)
+    monkeypatch.setattr(_compat, "_gpu_visible", lambda: False)
+    with pytest.raises(RuntimeError, match="fastdl cuda backend: no CUDA GPU.*NUMBA_ENABLE_CUDASIM"):
+        fk.conv2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 3, 3)))
+
+
+def test_import_without_numba():
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "import fastdl.cuda as c\n"
+            "assert not c.available() and not c.real_gpu() and len(c.KERNELS) == 15\n"
+            "try:\n    c.matmul(None, None)\nexcept RuntimeError as e:\n    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "fastdl cuda backend" in out.stdout and "pip install" in out.stdout
+
+
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gemm_split_k(rng, dtype, trans_b):
+    """The split-K path (used on a GPU for lone GEMMs with few output tiles) with its fused epilogue."""
+    from fastdl.cuda._device import as_device, flat
+    from fastdl.cuda.matmul import SIM_CONFIG, _gemm_split, pick_config
+    M, N, K = 3, 5, 23
+    a, b = random(rng, (M, K), dtype), random(rng, (N, K) if trans_b else (K, N), dtype)
+    bias, d = random(rng, (N,), dtype), random(rng, (M, N), dtype)
+    c = as_device(np.zeros((M, N), dtype))
+    cfg = pick_config(M, N) if _compat.simulator() else SIM_CONFIG
+    _gemm_split(flat(as_device(a)), flat(as_device(b)), flat(c), M, N, K, K, K if trans_b else N, N, False,
+                trans_b, as_device(bias), flat(as_device(d)), N, 2, 0, 0, 0, 0, cfg, 3)
+    expected = np.tanh(a @ (b.T if trans_b else b) + bias + d)
+    np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-6)
