@@ -72,10 +72,63 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_bench(args) -> int:
+    import importlib.util
+
+    import fastdl
+    from fastdl import bench
+
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("error: --plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)",
+              file=sys.stderr)
+        return 2
+    backend = args.backend or fastdl.get_backend()
+    if backend == "auto":
+        backend = fastdl.use_backend("auto").__enter__()
+    print(f"fastdl bench: numpy reference vs {backend}, fp32, {fastdl.get_num_threads()} threads"
+          f"{' (quick)' if args.quick else ''}")
+    print(bench.HEADER)
+    start = time.perf_counter()
+    rows = bench.run(backend=backend, quick=args.quick)
+    print(f"took {time.perf_counter() - start:.1f} s")
+    if args.json:
+        bench.write_json(rows, args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        bench.write_plot(rows, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    import json
+
+    import fastdl
+    from fastdl import bench
+
+    info = bench.machine_info()
+    if fastdl.backend.cpu_available():
+        from fastdl import _core
+
+        info["cpu_features"] = {k: v for k, v in _core.cpu_features().items() if v}
+        info["gemm_kernels_available"] = _core.gemm_kernels()
+    try:
+        from fastdl.cuda import _compat
+
+        info["numba"] = _compat.HAVE_NUMBA
+        info["cuda_simulator"] = bool(_compat.HAVE_NUMBA and _compat.simulator())
+        info["real_gpu"] = bool(_compat.HAVE_NUMBA and _compat.real_gpu())
+    except Exception as exc:  # the cuda package must never break `info`
+        info["cuda"] = f"unavailable ({exc})"
+    print(json.dumps(info, indent=2))
+    fastdl.show_config()
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     """The ``python -m fastdl`` argument parser (one sub-parser per command)."""
     parser = argparse.ArgumentParser(prog="python -m fastdl",
-                                     description="fastdl command line: train the book's models.")
+                                     description="fastdl command line: train the book's models, benchmark, inspect.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser("train", help="train a book model on the bundled digits")
     train.add_argument("model", choices=["mlp"], help="mlp: the chapter-4 network")
@@ -84,6 +137,17 @@ def make_parser() -> argparse.ArgumentParser:
                        help="kernel backend (default: FASTDL_BACKEND or auto)")
     train.add_argument("--seed", type=int, default=20190119, help="network and fit seed")
     train.set_defaults(func=_cmd_train)
+
+    bench = commands.add_parser("bench", help="time every kernel family against the NumPy reference")
+    bench.add_argument("--quick", action="store_true", help="fewer shapes and rounds (under 30 s)")
+    bench.add_argument("--json", metavar="PATH", help="write the rows and the machine facts as JSON")
+    bench.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speedups (needs matplotlib)")
+    bench.add_argument("--backend", choices=["cpu", "cuda", "numpy", "auto"], default=None,
+                       help="backend to compare with the reference (default: the current one)")
+    bench.set_defaults(func=_cmd_bench)
+
+    info = commands.add_parser("info", help="versions, CPU features, kernels chosen, threads, GPU")
+    info.set_defaults(func=_cmd_info)
     return parser
 
 

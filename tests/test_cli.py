@@ -1,0 +1,38 @@
+"""python -m fastdl: info, bench (on a tiny case list) and its JSON / plot output."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from fastdl import bench, kernels
+
+
+def test_info_runs_and_lists_kernels():
+    out = subprocess.run([sys.executable, "-m", "fastdl", "info"], capture_output=True, text=True, check=True).stdout
+    assert '"fastdl"' in out and "matmul" in out and "served by" in out
+
+
+def _tiny_cases():
+    def make():
+        a = np.ones((8, 8), np.float32)
+        return lambda: kernels.matmul(a, a)
+    return [bench.Case("matmul", "8x8x8", make, flop=2.0 * 512)]
+
+
+def test_bench_rows_json_and_plot(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "cases", _tiny_cases)
+    rows = bench.run(backend="numpy", quick=True, progress=None)
+    assert len(rows) == 1 and rows[0].speedup > 0 and rows[0].gflops > 0
+    bench.write_json(rows, tmp_path / "b.json")
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert data["rows"][0]["speedup"] == rows[0].speedup and "numpy" in data["machine"]
+    bench.write_plot(rows, tmp_path / "b.png")
+    assert (tmp_path / "b.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_kernel_family_has_a_bench_case():
+    ops = " ".join(c.op for c in bench.cases())
+    for family in ("matmul", "linear", "softmax_cross_entropy", "cross_entropy", "sigmoid", "conv2d", "lstm"):
+        assert family in ops
