@@ -10,53 +10,10 @@ import argparse
 import sys
 import time
 
-
-def build_mlp(seed: int = 20190119, dtype=None):
-    """The chapter-4 network and optimizer: 89 Tanh (glorot) -> 10 Linear (glorot), SCE, exp decay."""
-    import numpy as np
-
-    from fastdl.activations import Linear, Tanh
-    from fastdl.layers import Dense
-    from fastdl.losses import SoftmaxCrossEntropy
-    from fastdl.network import NeuralNetwork
-    from fastdl.optimizers import SGDMomentum
-
-    dtype = np.float32 if dtype is None else dtype
-    net = NeuralNetwork(
-        layers=[Dense(neurons=89, activation=Tanh(), weight_init="glorot", dtype=dtype),
-                Dense(neurons=10, activation=Linear(), weight_init="glorot", dtype=dtype)],
-        loss=SoftmaxCrossEntropy(), seed=seed)
-    optim = SGDMomentum(lr=0.2, momentum=0.9, final_lr=0.05, decay_type="exponential")
-    return net, optim
+from fastdl.demos import train_cnn, train_mlp
 
 
-def accuracy(net, X, y_onehot) -> float:
-    """Fraction of rows whose arg-max prediction (inference mode) matches the one-hot target."""
-    import numpy as np
-
-    preds = np.argmax(net.forward(X, inference=True), axis=1)
-    return float(np.mean(preds == np.argmax(y_onehot, axis=1)))
-
-
-def train_mlp(epochs: int = 50, seed: int = 20190119, eval_every: int = 10, batch_size: int = 60,
-              verbose: bool = False, dtype=None):
-    """Train the chapter-4 MLP on the digits; returns ``(test_accuracy, seconds, trainer)``."""
-    import contextlib
-    import io
-
-    from fastdl.datasets import digits
-    from fastdl.train import Trainer
-
-    X_train, y_train, X_test, y_test = digits() if dtype is None else digits(dtype=dtype)
-    net, optim = build_mlp(seed, dtype)
-    trainer = Trainer(net, optim)
-    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
-    start = time.perf_counter()
-    with sink:
-        trainer.fit(X_train, y_train, X_test, y_test, epochs=epochs, eval_every=eval_every,
-                    batch_size=batch_size, seed=seed)
-    seconds = time.perf_counter() - start
-    return accuracy(trainer.net, X_test, y_test), seconds, trainer
+DESCRIPTIONS = {"mlp": "64 -> 89 Tanh -> 10", "cnn": "Conv2D(16, 5x5, Tanh, dropout 0.8, flatten) -> 10"}
 
 
 def _cmd_train(args) -> int:
@@ -64,9 +21,11 @@ def _cmd_train(args) -> int:
 
     if args.backend:
         fastdl.set_backend(args.backend)
-    acc, seconds, trainer = train_mlp(epochs=args.epochs, seed=args.seed, verbose=True)
+    train = {"mlp": train_mlp, "cnn": train_cnn}[args.model]
+    epochs = args.epochs if args.epochs is not None else {"mlp": 50, "cnn": 5}[args.model]
+    acc, seconds, trainer = train(epochs=epochs, seed=args.seed, verbose=True, progress=args.progress)
     print(f"backend: {fastdl.get_backend()}")
-    print(f"model: {args.model} (64 -> 89 Tanh -> 10), best epoch {trainer.best_epoch}")
+    print(f"model: {args.model} ({DESCRIPTIONS[args.model]}), best epoch {trainer.best_epoch}")
     print(f"test accuracy: {acc:.4f}")
     print(f"training time: {seconds:.2f} s")
     return 0
@@ -131,8 +90,9 @@ def make_parser() -> argparse.ArgumentParser:
                                      description="fastdl command line: train the book's models, benchmark, inspect.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser("train", help="train a book model on the bundled digits")
-    train.add_argument("model", choices=["mlp"], help="mlp: the chapter-4 network")
-    train.add_argument("--epochs", type=int, default=50, help="epochs (default 50)")
+    train.add_argument("model", choices=["mlp", "cnn"], help="mlp: the chapter-4 network; cnn: the chapter-5 CNN")
+    train.add_argument("--epochs", type=int, default=None, help="epochs (default 50 for mlp, 5 for cnn)")
+    train.add_argument("--progress", action="store_true", help="show a tqdm progress bar (when tqdm is installed)")
     train.add_argument("--backend", choices=["numpy", "cpu", "cuda", "auto"], default=None,
                        help="kernel backend (default: FASTDL_BACKEND or auto)")
     train.add_argument("--seed", type=int, default=20190119, help="network and fit seed")

@@ -25,7 +25,7 @@ from fastdl.train import Trainer
 
 pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn (the `examples` extra)")
 
-from fastdl.__main__ import accuracy, train_mlp  # noqa: E402
+from fastdl.demos import accuracy, train_mlp  # noqa: E402
 from fastdl.datasets import digits  # noqa: E402
 
 MLP_THRESHOLD = 0.95

@@ -1,0 +1,79 @@
+"""The book's demo networks on the bundled 8x8 digits: chapter 4's MLP and chapter 5's CNN.
+
+``train_mlp`` / ``train_cnn`` return ``(test_accuracy, seconds, trainer)``; ``python -m fastdl train``
+prints them.
+"""
+
+import contextlib
+import io
+import time
+
+import numpy as np
+
+from fastdl.activations import Linear, Tanh
+from fastdl.layers import Conv2D, Dense
+from fastdl.losses import SoftmaxCrossEntropy
+from fastdl.network import NeuralNetwork
+from fastdl.optimizers import SGDMomentum
+from fastdl.train import Trainer
+
+
+def build_mlp(seed: int = 20190119, dtype=None):
+    """The chapter-4 network and optimizer: 89 Tanh (glorot) -> 10 Linear (glorot), SCE, exp decay."""
+    dtype = np.float32 if dtype is None else dtype
+    net = NeuralNetwork(
+        layers=[Dense(neurons=89, activation=Tanh(), weight_init="glorot", dtype=dtype),
+                Dense(neurons=10, activation=Linear(), weight_init="glorot", dtype=dtype)],
+        loss=SoftmaxCrossEntropy(), seed=seed)
+    optim = SGDMomentum(lr=0.2, momentum=0.9, final_lr=0.05, decay_type="exponential")
+    return net, optim
+
+
+def build_cnn(seed: int = 20190402, dtype=None):
+    """The chapter-5 CNN: Conv2D(16, 5x5, Tanh, glorot, dropout 0.8, flatten) -> Dense(10), SCE,
+    SGDMomentum(0.1, 0.9) (the book's notebook configuration)."""
+    dtype = np.float32 if dtype is None else dtype
+    net = NeuralNetwork(
+        layers=[Conv2D(out_channels=16, param_size=5, dropout=0.8, weight_init="glorot", flatten=True,
+                       activation=Tanh(), dtype=dtype),
+                Dense(neurons=10, activation=Linear(), dtype=dtype)],
+        loss=SoftmaxCrossEntropy(), seed=seed)
+    return net, SGDMomentum(lr=0.1, momentum=0.9)
+
+
+def accuracy(net, X, y_onehot) -> float:
+    """Fraction of rows whose arg-max prediction (inference mode) matches the one-hot target."""
+    preds = np.argmax(net.forward(X, inference=True), axis=1)
+    return float(np.mean(preds == np.argmax(y_onehot, axis=1)))
+
+
+def _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress):
+    X_train, y_train, X_test, y_test = data
+    trainer = Trainer(net, optim)
+    sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
+    start = time.perf_counter()
+    with sink:
+        trainer.fit(X_train, y_train, X_test, y_test, epochs=epochs, eval_every=eval_every,
+                    batch_size=batch_size, seed=seed, progress=progress)
+    seconds = time.perf_counter() - start
+    return accuracy(trainer.net, X_test, y_test), seconds, trainer
+
+
+def train_mlp(epochs: int = 50, seed: int = 20190119, eval_every: int = 10, batch_size: int = 60,
+              verbose: bool = False, dtype=None, progress: bool = False):
+    """Train the chapter-4 MLP on the digits; returns ``(test_accuracy, seconds, trainer)``."""
+    from fastdl.datasets import digits
+
+    data = digits() if dtype is None else digits(dtype=dtype)
+    net, optim = build_mlp(seed, dtype)
+    return _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
+
+
+def train_cnn(epochs: int = 5, seed: int = 20190402, eval_every: int = 1, batch_size: int = 60,
+              verbose: bool = False, dtype=None, progress: bool = False):
+    """Train the chapter-5 CNN on the digits as (N, 1, 8, 8) images; returns ``(acc, seconds, trainer)``."""
+    from fastdl.datasets import digits
+
+    data = digits(images=True) if dtype is None else digits(dtype=dtype, images=True)
+    net, optim = build_cnn(seed, dtype)
+    return _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
