@@ -51,3 +51,14 @@ def test_train_command_prints_accuracy():
                          capture_output=True, text=True, check=True).stdout
     acc = float(out.split("test accuracy:")[1].split()[0])
     assert acc >= 0.9
+
+
+def test_experiments_reproduce_the_books_ordering():
+    """Softmax cross-entropy beats MSE, and glorot + decay beats plain SGD, as in the book's table."""
+    from fastdl import experiments
+    from fastdl.datasets import digits
+
+    data = digits()
+    by_number = {e.number: e for e in experiments.experiments()}
+    mse, sce, glorot = (experiments.run_one(by_number[n], data) for n in (1, 5, 11))
+    assert mse < sce < glorot
