@@ -63,6 +63,7 @@ def test_linear(rng, dtype, act, bias):
     (2, 1, 2, 7, 6, 3, 2, "valid"),
     (1, 2, 1, 4, 4, 3, 1, 1),          # int padding
     (1, 1, 1, 1, 1, 1, 1, "same"),     # all ones
+    (9, 1, 2, 3, 2, 3, 1, "same"),     # batch > 8: the unrolled grad_w reduction over images
 ])
 def test_conv2d(rng, dtype, geom):
     B, Ci, Co, H, W, K, s, p = geom
@@ -168,3 +169,14 @@ def test_gemm_split_k(rng, dtype, trans_b):
                 trans_b, as_device(bias), flat(as_device(d)), N, 2, 0, 0, 0, 0, cfg, 3)
     expected = np.tanh(a @ (b.T if trans_b else b) + bias + d)
     np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_lstm_split_k_partials(rng, monkeypatch):
+    """The LSTM steps with the recurrent GEMM split over K (as on a GPU): the cell kernels sum the slices."""
+    import importlib
+    matmul = importlib.import_module("fastdl.cuda.matmul")     # the module, not the kernel of that name
+    monkeypatch.setattr(matmul, "_split_count", lambda M, N, K, cfg: 2)
+    x, h0, c0 = random(rng, (2, 3, 3), np.float64), random(rng, (2, 5), np.float64), random(rng, (2, 5), np.float64)
+    w, b = random(rng, (8, 20), np.float64) * 0.5, random(rng, (20,), np.float64)
+    check_sequence_op("lstm", (x, h0, c0, w, b), [random(rng, (2, 3, 5), np.float64),
+                                                   random(rng, (2, 5), np.float64)], "cuda")

@@ -31,33 +31,39 @@ def _im2col_kernel(dtype):
     zero = np.dtype(dtype).type(0)
 
     def kernel(x, cols, x_off, n, C, H, W, K, stride, pad, Ho, Wo):
-        # x flat (B, C, H, W) from element x_off; cols flat (Bc, C*K*K, Ho*Wo); n = cols size
-        # index math in uint32: 64-bit integer division is many times slower on a GPU
+        # x flat (B, C, H, W) from element x_off; cols flat (Bc, C*K*K, Ho*Wo); n = Bc*C*Ho*Wo.
+        # One thread per (image, channel, output pixel) writes its K*K column entries: four uint32
+        # divisions per K*K outputs (64-bit integer division is many times slower on a GPU).
         e = cuda.grid(1)
         step = cuda.gridsize(1)
-        K32, KK32, HW32, Wo32 = U32(K), U32(K * K), U32(Ho * Wo), U32(Wo)
-        CKK32 = U32(C * K * K)
+        HW32, Wo32 = U32(Ho * Wo), U32(Wo)
+        HW = Ho * Wo
+        KK = K * K
         while e < n:
             e32 = U32(e)
             pix = e32 % HW32
-            r = e32 // HW32
-            ckk = r % CKK32
-            b = r // CKK32
-            c = ckk // KK32
-            pq = ckk % KK32
-            yy = I64(pix // Wo32) * stride + I64(pq // K32) - pad
-            xx = I64(pix % Wo32) * stride + I64(pq % K32) - pad
-            v = zero
-            if yy >= 0 and yy < H and xx >= 0 and xx < W:
-                v = x[U(x_off + ((b * C + c) * H + yy) * W + xx)]
-            cols[U(e)] = v
+            bc = I64(e32 // HW32)               # b * C + c
+            i = I64(pix // Wo32)
+            j = I64(pix % Wo32)
+            xb = x_off + bc * H * W
+            ob = bc * KK * HW + I64(pix)
+            for p in range(K):
+                yy = i * stride + p - pad
+                rowok = yy >= 0 and yy < H
+                for q in range(K):
+                    xx = j * stride + q - pad
+                    v = zero
+                    if rowok and xx >= 0 and xx < W:
+                        v = x[U(xb + yy * W + xx)]
+                    cols[U(ob + (p * K + q) * HW)] = v
             e += step
     return cuda.jit(kernel)
 
 
 @functools.lru_cache(maxsize=None)
-def _col2im_kernel(dtype):
+def _col2im_kernel(dtype, unit_stride):
     zero = np.dtype(dtype).type(0)
+    UNIT = bool(unit_stride)
 
     def kernel(dcols, gx, gx_off, n, C, H, W, K, stride, pad, Ho, Wo):
         # dcols flat (Bc, C*K*K, Ho*Wo); gx flat (B, C, H, W) from gx_off; n = Bc*C*H*W
@@ -75,12 +81,18 @@ def _col2im_kernel(dtype):
             for p in range(K):
                 t = yy + pad - p          # = i * stride for the output row i that reads (yy, xx)
                 if t >= 0:
-                    i = I64(U32(t) // s32)
+                    if UNIT:
+                        i = t
+                    else:
+                        i = I64(U32(t) // s32)
                     if i * stride == t and i < Ho:
                         for q in range(K):
                             u = xx + pad - q
                             if u >= 0:
-                                jj = I64(U32(u) // s32)
+                                if UNIT:
+                                    jj = u
+                                else:
+                                    jj = I64(U32(u) // s32)
                                 if jj * stride == u and jj < Wo:
                                     s += dcols[U((bc * KK + p * K + q) * HW + i * Wo + jj)]
             gx[U(gx_off + e)] = s
@@ -107,9 +119,11 @@ def _swap01_kernel(dtype):
 @functools.lru_cache(maxsize=None)
 def _gradw_kernel(dtype):
     zero = np.dtype(dtype).type(0)
+    UN = 8                                  # independent partial loads in flight per thread
 
     def kernel(part, gw, nz, C_in, C_out, KK, accumulate):
         # part flat (nz, C_out, C_in*KK); gw flat (C_in, C_out, KK): gw[c,o,pq] (+)= sum_z part[z,o,c*KK+pq]
+        acc = cuda.local.array(UN, dtype)
         e = cuda.grid(1)
         step = cuda.gridsize(1)
         n = C_in * C_out * KK
@@ -118,17 +132,33 @@ def _gradw_kernel(dtype):
             o = (e // KK) % C_out
             c = e // (C_out * KK)
             src = o * C_in * KK + c * KK + pq
+            for k in range(UN):
+                acc[k] = zero
+            z = 0
+            while z + UN <= nz:
+                for k in range(UN):
+                    acc[k] += part[U((z + k) * n + src)]
+                z += UN
+            while z < nz:
+                acc[0] += part[U(z * n + src)]
+                z += 1
             s = gw[U(e)] if accumulate else zero
-            for z in range(nz):
-                s += part[U(z * n + src)]
+            for k in range(UN):
+                s += acc[k]
             gw[U(e)] = s
             e += step
     return cuda.jit(kernel)
 
 
-def _launch_1d(kernel, n, *args):
-    t = threads_1d()
+def _launch_1d(kernel, n, *args, threads=None):
+    t = threads or threads_1d()
     launch(kernel, grid_1d(n, t), t, *args)
+
+
+def _im2col(xf, cols, b0, nb, C_in, H, W, K, stride, pad, Ho, Wo):
+    # cols (nb, C_in*K*K, Ho*Wo) from images b0 .. b0+nb-1 of x
+    n = nb * C_in * Ho * Wo
+    _launch_1d(_im2col_kernel(cols.dtype), n, xf, cols, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
 
 
 def _geometry(x_shape, w_shape, stride, padding):
@@ -167,8 +197,7 @@ def conv2d_dev(x, w, stride=1, padding="same"):
     for b0 in range(0, B, bc):
         nb = min(bc, B - b0)
         cols = workspace("conv_cols", nb * CKK * HW, dt)
-        _launch_1d(_im2col_kernel(dt), cols.size, xf, cols, b0 * C_in * H * W, cols.size,
-                   C_in, H, W, K, stride, pad, Ho, Wo)
+        _im2col(xf, cols, b0, nb, C_in, H, W, K, stride, pad, Ho, Wo)
         gemm(wt, cols, yf, C_out, HW, CKK, CKK, HW, HW, c_off=b0 * C_out * HW,
              batch=nb, sb_z=CKK * HW, sc_z=C_out * HW)
     return y
@@ -197,17 +226,17 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same"):
         nb = min(bc, B - b0)
         cols = workspace("conv_cols", nb * CKK * HW, dt)
         part = workspace("conv_part", nb * C_out * CKK, dt)
-        _launch_1d(_im2col_kernel(dt), cols.size, xf, cols, b0 * C_in * H * W, cols.size,
-                   C_in, H, W, K, stride, pad, Ho, Wo)
+        _im2col(xf, cols, b0, nb, C_in, H, W, K, stride, pad, Ho, Wo)
         # part[b] (C_out, CKK) = grad_y[b] (C_out, HW) @ cols[b]^T (HW, CKK)
         gemm(gyf, cols, part, C_out, CKK, HW, HW, HW, CKK, trans_b=True, a_off=b0 * C_out * HW,
              batch=nb, sa_z=C_out * HW, sb_z=CKK * HW, sc_z=C_out * CKK)
-        _launch_1d(_gradw_kernel(dt), gw.size, part, gwf, nb, C_in, C_out, KK, b0 > 0)
+        _launch_1d(_gradw_kernel(dt), gw.size, part, gwf, nb, C_in, C_out, KK, b0 > 0,
+                   threads=min(threads_1d(), 64))   # few outputs: small blocks spread over the SMs
         # dcols[b] (CKK, HW) = wT^T (CKK, C_out) @ grad_y[b] (C_out, HW), into the cols buffer
         gemm(wt, gyf, cols, CKK, HW, C_out, CKK, HW, HW, trans_a=True, b_off=b0 * C_out * HW,
              batch=nb, sb_z=C_out * HW, sc_z=CKK * HW)
         n = nb * C_in * H * W
-        _launch_1d(_col2im_kernel(dt), n, cols, gxf, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
+        _launch_1d(_col2im_kernel(dt, stride == 1), n, cols, gxf, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
     return gx, gw
 
 

@@ -272,6 +272,36 @@ def _gemm_split(A, B, C, M, N, K, lda, ldb, ldc, trans_a, trans_b, bias, D, ldd,
            M, N, ldc, ldd, c_off, d_off)
 
 
+class PartialGemm:
+    """P (S, M, N) = the S K-slice partial products of op(A) @ op(B), for a fused consumer kernel.
+
+    Recurrent loops launch the same GEMM shape every step: the tile config, the split count S and
+    the compiled kernel are chosen once here, and each step's launch only changes the offsets.
+    The consumer (e.g. an LSTM cell kernel) sums the S slices and applies its own epilogue.
+    """
+
+    def __init__(self, dtype, M, N, K, trans_a=False, trans_b=False, name="partials"):
+        cfg = pick_config(M, N)
+        self.S = max(1, _split_count(M, N, K, cfg))
+        self.kslice = cdiv(cdiv(K, self.S), cfg[2]) * cfg[2] if K else cfg[2]
+        self.S = max(1, cdiv(K, self.kslice))
+        self.kern, self.nt = _gemm_kernel(np.dtype(dtype), cfg, bool(trans_a), bool(trans_b), 0, False, False,
+                                          _MIN_BLOCKS.get(cfg), True)
+        self.grid = (cdiv(N, cfg[1]), cdiv(M, cfg[0]), self.S)
+        self.M, self.N, self.K = M, N, K
+        self.P = workspace(name, self.S * M * N, dtype)
+        self.dmy = dummy(dtype)
+
+    def __call__(self, A, B, lda, ldb, a_off=0, b_off=0):
+        """Launch; returns P (flat, slice s at s*M*N)."""
+        M, N = self.M, self.N
+        if M * N == 0:
+            return self.P
+        launch(self.kern, self.grid, self.nt, A, B, self.P, self.dmy, self.dmy, M, N, self.K, lda, ldb, N, 0,
+               a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, self.kslice, 0)
+        return self.P
+
+
 # ----------------------------------------------------------------------------------------------
 # column sum (grad_b): out[n] = sum_r X[r, n], a (32 x RT) block per 32 columns, shared reduction
 

@@ -5,12 +5,14 @@ RNN, 4H for LSTM with gate blocks f, i, g, o, 3H for GRU with blocks r, u, n), b
 
 forward   Xp (B, T, G) = x @ w[:F] + b for all T at once (one GEMM, bias in the epilogue); then per
           step one recurrent GEMM h_{t-1} @ w[F:] whose epilogue adds Xp[:, t] (and applies tanh for
-          the RNN), and one fused pointwise gate kernel (LSTM: all four gates and the cell; GRU: two
-          GEMMs and two pointwise kernels because n needs r * h first).
-backward  per step (last first) one fused pointwise gate-gradient kernel writing dZ[:, t] and one
-          GEMM dh_{t-1} = dZ_t @ w[F:]^T + grad_h_seq[:, t-1]; after the loop grad_x = dZ @ w[:F]^T,
-          grad_w[:F] = x^T dZ and grad_w[F:] = H_prev^T dZ as single GEMMs over all B*T rows, and
-          grad_b = column sums of dZ.
+          the RNN). LSTM: two launches per step, the recurrent GEMM's K-slice partials (PartialGemm,
+          shape and split chosen once) and one cell kernel that sums them, adds Xp[:, t] and applies
+          all four gates and the cell. GRU: two GEMMs and two pointwise kernels (n needs r * h first).
+backward  per step (last first) the gate-gradient kernel writes dZ[:, t] and a GEMM gives
+          dh_{t-1} = dZ_t @ w[F:]^T + grad_h_seq[:, t-1]; for the LSTM the GEMM only writes its
+          partials and the step t-1 cell-gradient kernel sums them (two launches per step). After
+          the loop grad_x = dZ @ w[:F]^T, grad_w[:F] = x^T dZ and grad_w[F:] = H_prev^T dZ as single
+          GEMMs over all B*T rows, and grad_b = column sums of dZ.
 Caches are plain dicts of arrays (NumPy when the inputs were NumPy, device arrays otherwise).
 """
 
@@ -21,7 +23,7 @@ import numpy as np
 
 from fastdl.cuda._compat import cuda, int64 as I64, uint32 as U32, uint64 as U
 from fastdl.cuda._device import Io, empty, flat, grid_1d, launch, threads_1d, zeros
-from fastdl.cuda.matmul import colsum, gemm
+from fastdl.cuda.matmul import PartialGemm, colsum, gemm
 
 
 def _launch(kernel, n, *args):
@@ -52,20 +54,32 @@ def _prev_kernel(dtype):
 def _lstm_cell_kernel(dtype):
     one = np.dtype(dtype).type(1)
 
-    def kernel(z, cp, cp_off, cp_ld, gates, cseq, hseq, t, B, T, H):
-        # z (B, 4H) pre-activations; cp: c_{t-1} rows at cp_off + b*cp_ld
-        # writes gates[:, t] (f, i, g, o activated), cseq[:, t], hseq[:, t]
+    def kernel(P, S, xp, xp_off, xp_ld, cp, cp_off, cp_ld, gates, cseq, hseq, t, B, T, H):
+        # z (B, 4H) = sum_s P[s] (the recurrent GEMM's K-slice partials) + Xp rows at xp_off + b*xp_ld;
+        # cp: c_{t-1} rows at cp_off + b*cp_ld; writes gates[:, t] (f, i, g, o activated), cseq[:, t], hseq[:, t]
         e = cuda.grid(1)
         step = cuda.gridsize(1)
         G = 4 * H
+        BG = B * G
         while e < B * H:
             b = I64(U32(e) // U32(H))
             j = e - b * H
             zb = b * G + j
-            f = one / (one + math.exp(-z[U(zb)]))
-            i = one / (one + math.exp(-z[U(zb + H)]))
-            g = math.tanh(z[U(zb + 2 * H)])
-            o = one / (one + math.exp(-z[U(zb + 3 * H)]))
+            xb = xp_off + b * xp_ld + j
+            zf = xp[U(xb)]
+            zi = xp[U(xb + H)]
+            zg = xp[U(xb + 2 * H)]
+            zo = xp[U(xb + 3 * H)]
+            for s in range(S):
+                pb = s * BG + zb
+                zf += P[U(pb)]
+                zi += P[U(pb + H)]
+                zg += P[U(pb + 2 * H)]
+                zo += P[U(pb + 3 * H)]
+            f = one / (one + math.exp(-zf))
+            i = one / (one + math.exp(-zi))
+            g = math.tanh(zg)
+            o = one / (one + math.exp(-zo))
             c = f * cp[U(cp_off + b * cp_ld + j)] + i * g
             gb = (b * T + t) * G + j
             gates[U(gb)] = f
@@ -83,13 +97,15 @@ def _lstm_cell_kernel(dtype):
 def _lstm_cell_back_kernel(dtype):
     one = np.dtype(dtype).type(1)
 
-    def kernel(dh, dh_off, dh_ld, dc, gates, cseq, cp, cp_off, cp_ld, dz, t, B, T, H):
-        # dh rows at dh_off + b*dh_ld; dc (B, H) running cell gradient, updated in place to dc*f
+    def kernel(P, S, dh, dh_off, dh_ld, dc, gates, cseq, cp, cp_off, cp_ld, dz, t, B, T, H):
+        # dh_t = sum_s P[s] (S partials (B, H) of dz_{t+1} @ Wh^T; none when S == 0) + rows of dh at
+        # dh_off + b*dh_ld (grad_h_seq[:, t]); dc (B, H) running cell gradient, updated in place to dc*f;
         # writes dz[:, t] = (dz_f, dz_i, dz_g, dz_o)
         e = cuda.grid(1)
         step = cuda.gridsize(1)
         G = 4 * H
-        while e < B * H:
+        BH = B * H
+        while e < BH:
             b = I64(U32(e) // U32(H))
             j = e - b * H
             gb = (b * T + t) * G + j
@@ -99,6 +115,8 @@ def _lstm_cell_back_kernel(dtype):
             o = gates[U(gb + 3 * H)]
             tc = math.tanh(cseq[U((b * T + t) * H + j)])
             d = dh[U(dh_off + b * dh_ld + j)]
+            for s in range(S):
+                d += P[U(s * BH + e)]
             dct = dc[U(e)] + d * o * (one - tc * tc)
             dz[U(gb)] = dct * cp[U(cp_off + b * cp_ld + j)] * f * (one - f)
             dz[U(gb + H)] = dct * g * i * (one - i)
@@ -331,15 +349,14 @@ def lstm_forward(x, h0, c0, w, b):
     gates = empty((B, T, G), dt)
     if B and T and H:
         xp = _projection(x, w, b, G)
-        z = empty((B, G), dt)
+        rec = PartialGemm(dt, B, G, H, name="lstm_fwd_partials")   # P = h_{t-1} @ w[F:], per step
         kern = _lstm_cell_kernel(dt)
+        wf, xpf, gf, cf, hf = flat(w), flat(xp), flat(gates), flat(cseq), flat(hseq)
         for t in range(T):
             hp, off, ld = _state(t, h0, hseq, T, H)
-            # z = h_{t-1} @ w[F:] + Xp[:, t]
-            gemm(hp, flat(w), flat(z), B, G, H, ld, G, G, a_off=off, b_off=F * G,
-                 D=flat(xp), d_off=t * G, ldd=T * G)
+            P = rec(hp, wf, ld, G, a_off=off, b_off=F * G)
             cp, coff, cld = _state(t, c0, cseq, T, H)
-            _launch(kern, B * H, flat(z), cp, coff, cld, flat(gates), flat(cseq), flat(hseq), t, B, T, H)
+            _launch(kern, B * H, P, rec.S, xpf, t * G, T * G, cp, coff, cld, gf, cf, hf, t, B, T, H)
     c_last = _last(cseq, c0)
     cache = {"x": x, "h0": h0, "c0": c0, "w": w, "gates": gates, "c_seq": cseq, "h_seq": hseq}
     return io.out(hseq), io.out(c_last), _host_cache(io, cache)
@@ -382,21 +399,22 @@ def lstm_backward(grad_h_seq, cache, grad_c_last=None):
     dt = x.dtype
     dz = empty((B, T, G), dt)
     gh0 = empty((B, H), dt)
-    dh = empty((B, H), dt)
     dc = zeros(c0.shape, c0.dtype) if gcl is None else _copy_dev(gcl)
     ghf, dzf, wf = flat(gh), flat(dz), flat(w)
     kern = _lstm_cell_back_kernel(dt)
-    for t in range(T - 1, -1, -1):
-        src, off, ld = (ghf, t * H, T * H) if t == T - 1 else (flat(dh), 0, H)
-        cp, coff, cld = _state(t, c0, cseq, T, H)
-        _launch(kern, B * H, src, off, ld, flat(dc), flat(gates), flat(cseq), cp, coff, cld, dzf, t, B, T, H)
-        # dh_{t-1} = dz_t @ w[F:]^T (+ grad_h_seq[:, t-1])
-        if t > 0:
-            gemm(dzf, wf, flat(dh), B, H, G, T * G, G, H, trans_b=True, a_off=t * G, b_off=F * G,
-                 D=ghf, d_off=(t - 1) * H, ldd=T * H)
-        else:
-            gemm(dzf, wf, flat(gh0), B, H, G, T * G, G, H, trans_b=True, b_off=F * G)
-    if T == 0:
+    gf, cf, dcf = flat(gates), flat(cseq), flat(dc)
+    if T:
+        cp, coff, cld = _state(T - 1, c0, cseq, T, H)
+        _launch(kern, B * H, dcf, 0, ghf, (T - 1) * H, T * H, dcf, gf, cf, cp, coff, cld, dzf, T - 1, B, T, H)
+        rec = PartialGemm(dt, B, H, G, trans_b=True, name="lstm_bwd_partials")   # P = dz_t @ w[F:]^T
+    for t in range(T - 1, 0, -1):
+        # dh_{t-1} = dz_t @ w[F:]^T + grad_h_seq[:, t-1], summed inside the step t-1 cell kernel
+        P = rec(dzf, wf, T * G, G, a_off=t * G, b_off=F * G)
+        cp, coff, cld = _state(t - 1, c0, cseq, T, H)
+        _launch(kern, B * H, P, rec.S, ghf, (t - 1) * H, T * H, dcf, gf, cf, cp, coff, cld, dzf, t - 1, B, T, H)
+    if T:
+        gemm(dzf, wf, flat(gh0), B, H, G, T * G, G, H, trans_b=True, b_off=F * G)
+    else:
         gh0 = zeros(h0.shape, h0.dtype)
     gx, gw, gb = _weight_grads(x, w, dz, _prev_states(h0, hseq), G)
     return io.out(gx), io.out(gh0), io.out(dc), io.out(gw), io.out(gb)

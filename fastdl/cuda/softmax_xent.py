@@ -1,11 +1,13 @@
 """Fused softmax cross-entropy (the book's two-term clipped loss) and standard cross-entropy.
 
-One block per row of logits (B, C):
-  pass 1  online max and sum of exponentials (each thread over a strided slice, 4 loads in flight),
-          then a shared-memory tree reduction of the (max, sum) pairs;
-  pass 2  the row again, last chunk first (what pass 1 read last is still in L2): the gradient
-          (pc - y) / B is written and the row's loss is accumulated in float64;
-the per-row losses (B,) float64 are summed on the device by a one-block reduction kernel.
+One launch of a persistent grid; each block loops over rows of logits (B, C):
+  pass 1  online max and sum of exponentials (each thread over a strided slice, UNROLL loads in
+          flight), then a shared-memory tree reduction of the (max, sum) pairs;
+  pass 2  the row again, last chunk first (what pass 1 read last is still in L2): UNROLL loads are
+          issued before any store, then the gradient (pc - y) / B is written and the row's loss
+          accumulated (float32 per thread, float64 across threads);
+the last block to finish (an atomic counter) sums the per-row losses (B,) float64 in a fixed order,
+so the loss is deterministic. exp/log use the fast float32 intrinsics (fastmath) on a GPU.
 target is int64 labels (B,) or a one-hot (B, C) array of the logits' dtype.
 """
 
@@ -15,28 +17,43 @@ import math
 import numpy as np
 
 from fastdl.cuda._compat import cuda, simulator, uint64 as U
-from fastdl.cuda._device import Io, empty, flat, jit_kernel, launch, workspace
+from fastdl.cuda._device import Io, empty, flat, launch, workspace, zeros
 
 BOOK, STANDARD = 0, 1
 
 
-def _threads(C):
+def _config(C):
+    """(threads per block, loads in flight per thread, resident blocks per SM) for rows of length C.
+
+    Long rows use a persistent grid of (blocks per SM x SMs) blocks, each looping over rows, so only
+    that many rows are in flight: their pass-1 reads then still sit in L2 when pass 2 re-reads them.
+    """
     if simulator():
-        return 8 if C <= 64 else 32
+        return (8 if C <= 64 else 32), 2, 1
     if C >= 8192:
-        return 1024
-    return 256 if C >= 1024 else 64
+        return 1024, 8, 1
+    return (256, 4, 4) if C >= 1024 else (64, 4, 8)
+
+
+def _grid(B, per_sm):
+    if simulator():
+        return min(B, 2)                  # still exercises the row loop
+    return min(B, per_sm * cuda.get_current_device().MULTIPROCESSOR_COUNT)
 
 
 @functools.lru_cache(maxsize=None)
-def _xent_kernel(dtype, nt, mode, onehot):
+def _xent_kernel(dtype, nt, unroll, per_sm, mode, onehot):
     dtype = np.dtype(dtype)
     f = dtype.type
+    fast = dtype == np.float32 and not simulator()
     zero, one, half = f(0), f(1), f(0.5)
     ninf = f(-np.inf)
     ONEHOT = bool(onehot)
+    UN = unroll
+    CH = nt * unroll                                   # elements per chunk of the row
+    dev = cuda.jit(device=True, fastmath=fast)
 
-    @cuda.jit(device=True)
+    @dev
     def combine(m1, s1, m2, s2):
         # merge two (max, sum of exp(x - max)) pairs
         if m2 == ninf:
@@ -50,13 +67,13 @@ def _xent_kernel(dtype, nt, mode, onehot):
     TH = f(1.0 / 64) if dtype == np.float32 else f(1.0 / 4096)
     c2, c3, c4, c5 = f(1.0 / 2), f(1.0 / 3), f(1.0 / 4), f(1.0 / 5)
 
-    @cuda.jit(device=True)
+    @dev
     def nlog_p(p, eps):
         # -log(clip(p, eps, 1 - eps))
         pc = p if p > eps else eps
         return -math.log(pc if pc < one - eps else one - eps)
 
-    @cuda.jit(device=True)
+    @dev
     def nlog_1mp(p, eps):
         # -log(1 - clip(p, eps, 1 - eps)); a short series for small p (most classes), exact 1 - p above 1/2
         pc = p if p > eps else eps
@@ -67,127 +84,162 @@ def _xent_kernel(dtype, nt, mode, onehot):
             return -math.log(q if q > eps else eps)
         return -math.log1p(-pc)
 
-    @cuda.jit(device=True)
-    def element(X, T, G, base, i, M, inv, lse, label, invB, eps):
-        # gradient of element i of the row (written) and its loss contribution (returned)
-        x = X[U(base + i)]
+    @dev
+    def element(x, y, M, inv, lse, invB, eps):
+        # (gradient, loss contribution) of one element with target value y (0 or 1 unless soft)
         p = math.exp(x - M) * inv
-        if ONEHOT:
-            y = T[U(base + i)]
-        else:
-            y = one if i == label else zero
         if mode == BOOK:
             pc = p if p > eps else eps
             pc = pc if pc < one - eps else one - eps
-            G[U(base + i)] = (pc - y) * invB
-            if ONEHOT:
-                return y * nlog_p(p, eps) + (one - y) * nlog_1mp(p, eps)
-            return nlog_p(p, eps) if i == label else nlog_1mp(p, eps)
-        G[U(base + i)] = (p - y) * invB
+            if y == zero:                 # almost every element: one cheap series, no log
+                l = nlog_1mp(p, eps)
+            elif y == one:
+                l = nlog_p(p, eps)
+            else:
+                l = y * nlog_p(p, eps) + (one - y) * nlog_1mp(p, eps)
+            return (pc - y) * invB, l
         if ONEHOT:
-            return -y * (x - lse)
-        return zero
+            return (p - y) * invB, -y * (x - lse)
+        return (p - y) * invB, zero
 
-    def kernel(X, T, G, rowloss, C, invB, eps):
-        # X, G flat (B*C,); T is (B,) int64 labels or flat (B*C,) one-hot; rowloss (B,) float64
+    def kernel(X, T, G, rowloss, counter, loss, B, C, invB, eps, scale):
+        # X, G flat (B*C,); T is (B,) int64 labels or flat (B*C,) one-hot; rowloss (B,) float64;
+        # counter (1,) int32 (zero between launches); loss (1,) float64 = scale * sum(rowloss)
         sm = cuda.shared.array(nt, dtype)
         ss = cuda.shared.array(nt, dtype)
         sl = cuda.shared.array(nt, np.float64)
+        last = cuda.shared.array(1, np.int32)
+        xs = cuda.local.array(UN, dtype)
+        ys = cuda.local.array(UN, dtype)
+        tid = cuda.threadIdx.x
         row = cuda.blockIdx.x
-        tid = cuda.threadIdx.x
-        base = row * C
-        # ---- pass 1: online max / sum(exp), 4 loads in flight per thread
-        m = ninf
-        s = zero
-        i = tid
-        while i + 3 * nt < C:
-            x0 = X[U(base + i)]
-            x1 = X[U(base + i + nt)]
-            x2 = X[U(base + i + 2 * nt)]
-            x3 = X[U(base + i + 3 * nt)]
-            mx = max(max(x0, x1), max(x2, x3))
-            if mx > m:
-                s = s * math.exp(m - mx)
-                m = mx
-            s += math.exp(x0 - m) + math.exp(x1 - m) + math.exp(x2 - m) + math.exp(x3 - m)
-            i += 4 * nt
-        while i < C:
-            x0 = X[U(base + i)]
-            if x0 > m:
-                s = s * math.exp(m - x0)
-                m = x0
-            s += math.exp(x0 - m)
-            i += nt
-        sm[tid] = m
-        ss[tid] = s
-        cuda.syncthreads()
-        h = nt // 2
-        while h > 0:
-            if tid < h:
-                m2, s2 = combine(sm[tid], ss[tid], sm[tid + h], ss[tid + h])
-                sm[tid] = m2
-                ss[tid] = s2
+        while row < B:
+            base = row * C
+            Xr = X[base:base + C]
+            Gr = G[base:base + C]
+            tb = base if ONEHOT else 0
+            Tr = T[tb:tb + (C if ONEHOT else B)]
+            # ---- pass 1: online max / sum(exp), UN loads in flight per thread
+            m = ninf
+            s = zero
+            i = tid
+            while i + (UN - 1) * nt < C:
+                for k in range(UN):
+                    xs[k] = Xr[U(i + k * nt)]
+                mx = xs[0]
+                for k in range(1, UN):
+                    mx = max(mx, xs[k])
+                if mx > m:
+                    s = s * math.exp(m - mx)
+                    m = mx
+                for k in range(UN):
+                    s += math.exp(xs[k] - m)
+                i += CH
+            while i < C:
+                x0 = Xr[U(i)]
+                if x0 > m:
+                    s = s * math.exp(m - x0)
+                    m = x0
+                s += math.exp(x0 - m)
+                i += nt
+            sm[tid] = m
+            ss[tid] = s
             cuda.syncthreads()
-            h //= 2
-        M = sm[0]
-        inv = one / ss[0]
-        lse = M + math.log(ss[0])
-        label = -1
-        if not ONEHOT:
-            label = T[row]
-        # ---- pass 2, last chunk first (still in L2): gradient and loss, 4 elements per thread at once
-        acc = zero
-        c0 = ((C - 1) // (4 * nt)) * (4 * nt)
-        while c0 >= 0:
-            i = c0 + tid
-            if i + 3 * nt < C:
-                acc += element(X, T, G, base, i + 3 * nt, M, inv, lse, label, invB, eps)
-                acc += element(X, T, G, base, i + 2 * nt, M, inv, lse, label, invB, eps)
-                acc += element(X, T, G, base, i + nt, M, inv, lse, label, invB, eps)
-                acc += element(X, T, G, base, i, M, inv, lse, label, invB, eps)
-            else:
-                for k in range(3, -1, -1):
-                    if i + k * nt < C:
-                        acc += element(X, T, G, base, i + k * nt, M, inv, lse, label, invB, eps)
-            c0 -= 4 * nt
-        total = np.float64(acc)
-        if mode == STANDARD and not ONEHOT and tid == 0:
-            total = -np.float64(X[U(base + label)] - lse)
-        sl[tid] = total
-        cuda.syncthreads()
-        h = nt // 2
-        while h > 0:
-            if tid < h:
-                sl[tid] += sl[tid + h]
+            h = nt // 2
+            while h > 0:
+                if tid < h:
+                    m2, s2 = combine(sm[tid], ss[tid], sm[tid + h], ss[tid + h])
+                    sm[tid] = m2
+                    ss[tid] = s2
+                cuda.syncthreads()
+                h //= 2
+            M = sm[0]
+            inv = one / ss[0]
+            lse = M + math.log(ss[0])
+            label = -1
+            if not ONEHOT:
+                label = T[row]
+            # ---- pass 2, last chunk first (still in L2): all loads of a chunk, then gradients and loss
+            acc = zero
+            c0 = ((C - 1) // CH) * CH
+            while c0 >= 0:
+                i = c0 + tid
+                if i + (UN - 1) * nt < C:
+                    for k in range(UN):
+                        xs[k] = Xr[U(i + k * nt)]
+                        if ONEHOT:
+                            ys[k] = Tr[U(i + k * nt)]
+                    for k in range(UN):
+                        if ONEHOT:
+                            y = ys[k]
+                        else:
+                            y = one if i + k * nt == label else zero
+                        g, l = element(xs[k], y, M, inv, lse, invB, eps)
+                        Gr[U(i + k * nt)] = g
+                        acc += l
+                else:
+                    for k in range(UN):
+                        j = i + k * nt
+                        if j < C:
+                            if ONEHOT:
+                                y = f(Tr[U(j)])
+                            else:
+                                y = one if j == label else zero
+                            g, l = element(Xr[U(j)], y, M, inv, lse, invB, eps)
+                            Gr[U(j)] = g
+                            acc += l
+                c0 -= CH
+            total = np.float64(acc)
+            if mode == STANDARD and not ONEHOT and tid == 0:
+                total = -np.float64(Xr[U(label)] - lse)
+            sl[tid] = total
             cuda.syncthreads()
-            h //= 2
+            h = nt // 2
+            while h > 0:
+                if tid < h:
+                    sl[tid] += sl[tid + h]
+                cuda.syncthreads()
+                h //= 2
+            if tid == 0:
+                rowloss[row] = sl[0]
+            row += cuda.gridDim.x
+        # ---- the last block to finish sums the row losses in row order
         if tid == 0:
-            rowloss[row] = sl[0]
-
-    return jit_kernel(kernel, None if simulator() else (nt, 1))
-
-
-@functools.lru_cache(maxsize=None)
-def _sum_kernel(nt):
-    def kernel(v, n, scale, out):  # out[0] = scale * sum(v[:n]); one block
-        sh = cuda.shared.array(nt, np.float64)
-        tid = cuda.threadIdx.x
-        acc = np.float64(0)
-        i = tid
-        while i < n:
-            acc += v[i]
-            i += nt
-        sh[tid] = acc
+            cuda.threadfence()
+            last[0] = 1 if cuda.atomic.add(counter, 0, 1) == cuda.gridDim.x - 1 else 0
         cuda.syncthreads()
-        h = nt // 2
-        while h > 0:
-            if tid < h:
-                sh[tid] += sh[tid + h]
+        if last[0] == 1:
+            a64 = np.float64(0)
+            r = tid
+            while r < B:
+                a64 += rowloss[r]
+                r += nt
+            sl[tid] = a64
             cuda.syncthreads()
-            h //= 2
-        if tid == 0:
-            out[0] = sh[0] * scale
-    return cuda.jit(kernel)
+            h = nt // 2
+            while h > 0:
+                if tid < h:
+                    sl[tid] += sl[tid + h]
+                cuda.syncthreads()
+                h //= 2
+            if tid == 0:
+                loss[0] = sl[0] * scale
+                counter[0] = 0
+
+    if simulator():
+        return cuda.jit(kernel)
+    return cuda.jit(kernel, launch_bounds=(nt, per_sm), fastmath=fast)
+
+
+_counters = {}
+
+
+def _counter():
+    """The kernel's zero-initialised int32 block counter (the kernel resets it after each launch)."""
+    d = _counters.get("xent")
+    if d is None:
+        d = _counters["xent"] = cuda.to_device(np.zeros(1, dtype=np.int32))
+    return d
 
 
 def _run(logits, target, eps, mode, reduction="mean", scratch_loss=False):
@@ -197,15 +249,14 @@ def _run(logits, target, eps, mode, reduction="mean", scratch_loss=False):
     dt = logits.dtype
     f = dt.type
     grad = empty((B, C), dt)
-    loss = workspace("xent_loss", 1, np.float64) if scratch_loss else cuda.device_array(1, dtype=np.float64)
+    if not (B and C):
+        return zeros((1,), np.float64), grad
+    loss = workspace("xent_loss", 1, np.float64) if scratch_loss else empty((1,), np.float64)
     rowloss = workspace("xent_rows", B, np.float64)
-    onehot = target.ndim == 2
-    if B and C:
-        nt = _threads(C)
-        kern = _xent_kernel(dt, nt, mode, onehot)
-        launch(kern, B, nt, flat(logits), flat(target), flat(grad), rowloss, C, f(1.0 / div), f(eps))
-    snt = 32 if simulator() else 256
-    launch(_sum_kernel(snt), 1, snt, rowloss, B if C else 0, np.float64(1.0 / div), loss)
+    nt, unroll, per_sm = _config(C)
+    kern = _xent_kernel(dt, nt, unroll, per_sm, mode, target.ndim == 2)
+    launch(kern, _grid(B, per_sm), nt, flat(logits), flat(target), flat(grad), rowloss, _counter(), loss, B, C,
+           f(1.0 / div), f(eps), np.float64(1.0 / div))
     return loss, grad
 
 
