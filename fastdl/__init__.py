@@ -16,5 +16,6 @@ __all__ = ["kernels", "show_config", "get_backend", "set_backend", "use_backend"
 
 # Short aliases, on top of the book's module paths (never instead of them).
 from fastdl.layers import Conv2D, Dense  # noqa: E402
+from fastdl.rnn import LSTM  # noqa: E402
 
-__all__ += ["Dense", "Conv2D"]
+__all__ += ["Dense", "Conv2D", "LSTM"]

@@ -4,9 +4,17 @@
 way the book prepares MNIST (SPEC Part B §7.3): one-hot float targets, and pixels centred and scaled
 by the scalar mean and standard deviation of the TRAINING images. Needs scikit-learn, the
 ``examples`` extra: ``pip install "fastdl[examples]"``.
+
+``text()``: the character-level corpus shipped inside the package (``fastdl/data/corpus.txt``, sixteen
+of Shakespeare's sonnets, public domain, about 10 KB), for chapter 6's ``RNNTrainer``.
 """
 
+from pathlib import Path
+
 import numpy as np
+
+#: the bundled text corpus (read by ``text()`` and by ``fastdl.rnn.RNNTrainer`` when no file is given).
+TEXT_CORPUS_PATH = Path(__file__).resolve().parent / "data" / "corpus.txt"
 
 #: the fixed split: 25% test (450 images), stratified by class, with this random_state.
 DIGITS_TEST_FRACTION = 0.25
@@ -51,3 +59,8 @@ def digits(dtype=np.float32, images: bool = False):
     if images:
         X_train, X_test = X_train.reshape(-1, 1, 8, 8), X_test.reshape(-1, 1, 8, 8)
     return X_train, one_hot(y_train, 10, dtype), X_test, one_hot(y_test, 10, dtype)
+
+
+def text() -> str:
+    """The bundled public-domain corpus (Shakespeare's sonnets) as one string; no download, no extra."""
+    return TEXT_CORPUS_PATH.read_text(encoding="utf-8")
