@@ -10,10 +10,32 @@ import argparse
 import sys
 import time
 
-from fastdl.demos import train_cnn, train_mlp
+from fastdl.demos import train_cnn, train_lstm, train_mlp
 
 
 DESCRIPTIONS = {"mlp": "64 -> 89 Tanh -> 10", "cnn": "Conv2D(16, 5x5, Tanh, dropout 0.8, flatten) -> 10"}
+
+
+def _train_lstm(args) -> int:
+    import fastdl
+
+    iterations = args.epochs if args.epochs is not None else 200
+    loss, seconds, trainer = train_lstm(iterations=iterations, seed=args.seed, verbose=not args.progress,
+                                        progress=args.progress)
+    print(f"backend: {fastdl.get_backend()}")
+    print(f"model: lstm (LSTMLayer(64) -> LSTMLayer(V={trainer.vocab_size})), {iterations} iterations "
+          f"of batch {trainer.batch_size} x {trainer.sequence_length} characters")
+    print(f"loss per character (mean of the last 50 steps): {loss:.3f}  (uniform guessing: "
+          f"{_uniform_loss(trainer.vocab_size):.3f})")
+    print(f"sample: {trainer.sample_output(0, 120, seed=args.seed)!r}")
+    print(f"training time: {seconds:.2f} s")
+    return 0
+
+
+def _uniform_loss(vocab):
+    import math
+
+    return math.log(vocab) - (vocab - 1) * math.log(1 - 1 / vocab)
 
 
 def _cmd_train(args) -> int:
@@ -21,6 +43,8 @@ def _cmd_train(args) -> int:
 
     if args.backend:
         fastdl.set_backend(args.backend)
+    if args.model == "lstm":
+        return _train_lstm(args)
     train = {"mlp": train_mlp, "cnn": train_cnn}[args.model]
     epochs = args.epochs if args.epochs is not None else {"mlp": 50, "cnn": 5}[args.model]
     acc, seconds, trainer = train(epochs=epochs, seed=args.seed, verbose=True, progress=args.progress)
@@ -98,9 +122,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m fastdl",
                                      description="fastdl command line: train the book's models, benchmark, inspect.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    train = commands.add_parser("train", help="train a book model on the bundled digits")
-    train.add_argument("model", choices=["mlp", "cnn"], help="mlp: the chapter-4 network; cnn: the chapter-5 CNN")
-    train.add_argument("--epochs", type=int, default=None, help="epochs (default 50 for mlp, 5 for cnn)")
+    train = commands.add_parser("train", help="train a book model on the bundled digits or text")
+    train.add_argument("model", choices=["mlp", "cnn", "lstm"],
+                       help="mlp: the chapter-4 network; cnn: the chapter-5 CNN; lstm: the chapter-6 char model")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="epochs (default 50 for mlp, 5 for cnn); for lstm, iterations (default 200)")
     train.add_argument("--progress", action="store_true", help="show a tqdm progress bar (when tqdm is installed)")
     train.add_argument("--backend", choices=["numpy", "cpu", "cuda", "auto"], default=None,
                        help="kernel backend (default: FASTDL_BACKEND or auto)")

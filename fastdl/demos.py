@@ -77,3 +77,22 @@ def train_cnn(epochs: int = 5, seed: int = 20190402, eval_every: int = 1, batch_
     data = digits(images=True) if dtype is None else digits(dtype=dtype, images=True)
     net, optim = build_cnn(seed, dtype)
     return _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
+
+
+def train_lstm(iterations: int = 200, seed: int = 20190119, hidden: int = 64, sequence_length: int = 25,
+               batch_size: int = 32, verbose: bool = False, progress: bool = False):
+    """The chapter 6 char model (LSTMLayer(hidden, 128) -> LSTMLayer(hidden, V)), AdaGrad(0.01) with
+    clipping, on the bundled corpus. Returns ``(mean loss per character over the last 50 steps, seconds,
+    trainer)``; ``trainer.sample_output`` draws text."""
+    from fastdl.rnn import LSTMLayer, RNNModel, RNNTrainer, load_text, vocabulary
+    from fastdl.rnn.optimizers import AdaGrad
+
+    vocab = len(vocabulary(load_text()))
+    model = RNNModel([LSTMLayer(hidden, 128, weight_scale=0.1), LSTMLayer(hidden, vocab, weight_scale=0.01)],
+                     sequence_length=sequence_length, vocab_size=vocab, seed=seed)
+    trainer = RNNTrainer(None, model, AdaGrad(lr=0.01), batch_size=batch_size, seed=seed)
+    start = time.perf_counter()
+    losses = trainer.train(iterations, sample_every=100 if verbose else None, progress=progress)
+    seconds = time.perf_counter() - start
+    per_char = float(np.mean(losses[-50:])) / (batch_size * sequence_length)
+    return per_char, seconds, trainer

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "activations.hpp"
+#include "conv.hpp"
 #include "dense.hpp"
 #include "gemm.hpp"
 #include "softmax_xent.hpp"
@@ -143,7 +144,7 @@ void bind_dtype(py::module_& m, const char* dtype) {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastdl._core: compiled CPU kernels (packed GEMM with fused epilogues, Dense forward/backward, "
-              "fused softmax cross-entropy, vectorised activations).";
+              "im2col convolution, fused softmax cross-entropy, vectorised activations).";
 
     bind_dtype<float>(m, "float32");
     bind_dtype<double>(m, "float64");
@@ -169,6 +170,7 @@ PYBIND11_MODULE(_core, m) {
         },
         "The CPU features that pick the GEMM microkernel, as {name: bool}.");
 
+    fastdl::bind_conv(m);
     fastdl::bind_softmax_xent(m);
     fastdl::bind_activations(m);
 }

@@ -1,0 +1,21 @@
+"""conv2d / conv2d_backward of the ``cpu`` backend, over the C++ kernels of ``src/cpp/conv.cpp``.
+
+Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Padding is turned into
+(before, after) ints with the shared ``fastdl._conv_geometry``.
+"""
+
+from fastdl import _core
+from fastdl._conv_geometry import conv_padding
+
+
+def conv2d(x, w, stride=1, padding="same", activation="linear"):
+    # x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w))
+    before, after = conv_padding(w.shape[2], padding)
+    return _core.conv2d(x, w, int(stride), before, after, activation)
+
+
+def conv2d_backward(x, w, grad_y, stride=1, padding="same"):
+    # x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
+    # -> (grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K))
+    before, after = conv_padding(w.shape[2], padding)
+    return _core.conv2d_backward(x, w, grad_y, int(stride), before, after)
