@@ -14,6 +14,7 @@ import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu")
+MAX_INT = 2**31 - 1  # strides and paddings must fit the C++ kernels' int indices
 
 
 def is_device_array(a):
@@ -58,7 +59,10 @@ def common_float_dtype(op, **arrays):
         require_array(op, name, a)
         dt = dtype_of(a)
         if dt not in FLOAT_DTYPES:
-            raise TypeError(f"{op}: argument {name} has dtype {dt}; fastdl kernels take float32 or float64")
+            hint = ""
+            if dt.kind == "f" and dt.newbyteorder("=") in FLOAT_DTYPES:
+                hint = " in native byte order (this one is byte-swapped; use a.astype(a.dtype.newbyteorder('=')))"
+            raise TypeError(f"{op}: argument {name} has dtype {dt}; fastdl kernels take float32 or float64{hint}")
         dtypes[name] = dt
     if len(set(dtypes.values())) > 1:
         got = ", ".join(f"{n}={d}" for n, d in dtypes.items())
@@ -72,13 +76,19 @@ def require_flag(op, name, value):
 
 
 def require_activation(op, name):
+    if not isinstance(name, str):
+        raise TypeError(f"{op}: activation must be a str, one of {ACTIVATIONS}, got {type(name).__name__} {name!r}")
     if name not in ACTIVATIONS:
         raise ValueError(f"{op}: activation must be one of {ACTIVATIONS}, got {name!r}")
 
 
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def require_stride(op, stride):
-    if isinstance(stride, (bool, np.bool_)) or not isinstance(stride, numbers.Integral) or stride < 1:
-        raise ValueError(f"{op}: stride must be an int >= 1, got {stride!r}")
+    if not _is_int(stride) or not 1 <= stride <= MAX_INT:
+        raise ValueError(f"{op}: stride must be an int >= 1 (and < 2**31), got {type(stride).__name__} {stride!r}")
 
 
 def require_padding(op, padding):
@@ -86,21 +96,23 @@ def require_padding(op, padding):
         if padding not in ("same", "valid"):
             raise ValueError(f"{op}: padding must be 'same', 'valid' or an int >= 0, got {padding!r}")
         return
-    if isinstance(padding, (bool, np.bool_)) or not isinstance(padding, numbers.Integral) or padding < 0:
-        raise ValueError(f"{op}: padding must be 'same', 'valid' or an int >= 0, got {padding!r}")
+    if not _is_int(padding) or not 0 <= padding <= MAX_INT:
+        raise ValueError(f"{op}: padding must be 'same', 'valid' or an int >= 0 (and < 2**31), "
+                         f"got {type(padding).__name__} {padding!r}")
 
 
 def require_labels(op, target, batch, classes):
     """Integer class labels ``(B,)`` in ``[0, classes)``."""
     dt = dtype_of(target)
     if dt.kind not in "iu":
-        raise TypeError(f"{op}: 1-D target must hold integer class labels, got dtype {dt}")
+        raise TypeError(f"{op}: argument target: 1-D target must hold integer class labels (or pass one-hot "
+                        f"(B, C) floats), got dtype {dt}")
     if shape_of(target) != (batch,):
-        raise ValueError(f"{op}: labels have shape {shape_of(target)}, expected ({batch},) for logits with "
-                         f"{batch} rows")
+        raise ValueError(f"{op}: argument target: labels have shape {shape_of(target)}, expected ({batch},) "
+                         f"for logits with {batch} rows")
     if batch == 0 or is_device_array(target):
         return
     lo, hi = int(target.min()), int(target.max())
     if lo < 0 or hi >= classes:
-        raise ValueError(f"{op}: labels must lie in [0, {classes}) for {classes} classes, "
+        raise ValueError(f"{op}: argument target: labels must lie in [0, {classes}) for {classes} classes, "
                          f"got values in [{lo}, {hi}]")

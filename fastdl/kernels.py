@@ -25,8 +25,10 @@ __all__ = [
 KERNEL_NAMES = tuple(n for n in __all__ if n != "KERNEL_NAMES")
 
 
-def _contiguous(op, *arrays):
-    """C-contiguous views or copies of the arrays; the only place a kernel input is copied.
+def _contiguous(op, *arrays, dtype=None):
+    """C-contiguous views or copies of the arrays (cast to ``dtype`` when given: integer labels to
+    int64); the only place a kernel input is copied or cast. Non-contiguous views, Fortran-order,
+    negatively strided and read-only arrays all arrive here; the originals are never written to.
 
     Device arrays pass through untouched, but only the cuda backend may receive them.
     """
@@ -41,7 +43,7 @@ def _contiguous(op, *arrays):
                                 f"is {name!r}; use fastdl.use_backend('cuda') or copy it to the host")
             out.append(a)
         else:
-            out.append(np.ascontiguousarray(a))
+            out.append(np.ascontiguousarray(a, dtype=dtype))
     return out
 
 
@@ -193,16 +195,15 @@ def _check_target(op, logits, target):
         chk.common_float_dtype(op, logits=logits)
         chk.require_labels(op, target, batch, classes)
         (logits,) = _contiguous(op, logits)
-        if chk.is_device_array(target):
-            return logits, target
-        return logits, np.ascontiguousarray(target, dtype=np.int64)
+        (target,) = _contiguous(op, target, dtype=np.int64)
+        return logits, target
     chk.require_shape(op, "target", target, (batch, classes), "one-hot (B, C) like logits, or labels (B,)")
     chk.common_float_dtype(op, logits=logits, target=target)
     return tuple(_contiguous(op, logits, target))
 
 
 def _check_reduction(op, reduction):
-    if reduction not in ("mean", "sum"):
+    if not isinstance(reduction, str) or reduction not in ("mean", "sum"):
         raise ValueError(f"{op}: reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
@@ -252,14 +253,19 @@ def _check_sequence(op, x, h0, w, b, gates, c0=None):
     return _flat_bias(op, b, gates * hidden)
 
 
-def _tag(cache):
+def _tag(cache, op):
+    """Record which backend and which forward kernel made ``cache`` (checked by the backward)."""
     cache["backend"] = _backend.get_backend()
+    cache["kernel"] = op
     return cache
 
 
 def _check_cache(op, cache, grad_h_seq):
+    forward = op.replace("_backward", "_forward")
     if not isinstance(cache, dict) or "backend" not in cache or "h_seq" not in cache:
-        raise TypeError(f"{op}: cache must be the dict returned by the matching forward kernel")
+        raise TypeError(f"{op}: argument cache must be the dict returned by {forward}, got {type(cache).__name__}")
+    if cache.get("kernel", forward) != forward:
+        raise ValueError(f"{op}: argument cache was made by {cache['kernel']}, expected the cache of {forward}")
     h_seq = cache["h_seq"]
     chk.require_shape(op, "grad_h_seq", grad_h_seq, chk.shape_of(h_seq), "the shape of the forward h_seq")
     chk.common_float_dtype(op, grad_h_seq=grad_h_seq, h_seq=h_seq)
@@ -272,7 +278,7 @@ def rnn_forward(x, h0, w, b):
     b = _check_sequence(op, x, h0, w, b, 1)
     x, h0, w, b = _contiguous(op, x, h0, w, b)
     h_seq, cache = _impl(op)(x, h0, w, b)
-    return h_seq, _tag(cache)
+    return h_seq, _tag(cache, op)
 
 
 def rnn_backward(grad_h_seq, cache):
@@ -289,7 +295,7 @@ def lstm_forward(x, h0, c0, w, b):
     b = _check_sequence(op, x, h0, w, b, 4, c0=c0)
     x, h0, c0, w, b = _contiguous(op, x, h0, c0, w, b)
     h_seq, c_last, cache = _impl(op)(x, h0, c0, w, b)
-    return h_seq, c_last, _tag(cache)
+    return h_seq, c_last, _tag(cache, op)
 
 
 def lstm_backward(grad_h_seq, cache, grad_c_last=None):
@@ -310,7 +316,7 @@ def gru_forward(x, h0, w, b):
     b = _check_sequence(op, x, h0, w, b, 3)
     x, h0, w, b = _contiguous(op, x, h0, w, b)
     h_seq, cache = _impl(op)(x, h0, w, b)
-    return h_seq, _tag(cache)
+    return h_seq, _tag(cache, op)
 
 
 def gru_backward(grad_h_seq, cache):

@@ -6,11 +6,17 @@ A layer is a list of operations set up lazily from the first batch it sees (``fi
 Conv2D: ``[W (C_in, C_out, K, K)]``). Optimizers may update ``params`` in place; the next forward uses
 the new values, because the operations hold the very same arrays.
 
+Parameters can be saved and restored with ``state_dict()`` / ``load_state_dict(state, strict=True)``
+(names ``"params.0"``, ``"params.1"``, …; see ``fastdl.io`` for files). Loading into a layer that has
+not seen a batch yet sets it up from the state's shapes first (Dense and Conv2D; any other layer raises a
+clear ``ValueError`` asking for one forward pass first). After set-up a layer checks every batch: a Dense
+or Conv2D fed a different feature / channel width than it was built for raises ``ValueError``.
+
 Fixes over the book: every layer owns its activation (the default is a new ``Linear()`` per layer,
 not one shared instance), a missing or falsy seed is fine, and ReLU / conv gradients are correct.
 """
 
-from typing import List, Optional
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
@@ -68,6 +74,8 @@ class Layer:
         if self.first:
             self._setup_layer(input_)
             self.first = False
+        else:
+            self._check_input(input_)
         self.input_ = input_
         self.output = self._forward_ops(input_, inference)
         return self.output
@@ -80,6 +88,30 @@ class Layer:
         assert_same_shape(self.input_, input_grad)
         self._param_grads()
         return input_grad
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        """Check a batch against the set-up layer (no-op in the base class)."""
+
+    def _width_error(self, input_, expected: str, rule: str) -> ValueError:
+        return ValueError(f"{self!r}: was set up for input batches of shape {expected} and was fed a batch of "
+                          f"shape {np.shape(input_)}; {rule}")
+
+    def _setup_input(self, state: Mapping[str, np.ndarray]) -> np.ndarray:
+        """An empty batch from which ``_setup_layer`` builds parameters shaped like ``state``'s."""
+        raise ValueError(f"{self!r} has not been set up yet and cannot be set up from a state dict; run one "
+                         f"forward pass (it creates the parameters) before load_state_dict")
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of ``params`` as ``{"params.0": ..., "params.1": ...}`` (empty before set-up)."""
+        return {f"params.{i}": np.array(p, copy=True) for i, p in enumerate(self.params)}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Copy ``state`` (from ``state_dict``) into ``params`` IN PLACE, so operations and optimizers keep
+        their arrays. Names, shapes and dtypes must match (``strict=False`` skips missing and unexpected
+        names, never bad shapes or dtypes); any mismatch raises ``ValueError`` and changes nothing.
+        An un-set-up layer is first set up from the state's shapes."""
+        load_params(self, state, strict)
 
     def _forward_ops(self, x, inference):
         for operation in self.operations:
@@ -101,6 +133,51 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(neurons={self.neurons})"
+
+
+def load_params(layer, state: Mapping[str, np.ndarray], strict: bool = True, prefix: str = "") -> None:
+    """``load_state_dict`` for any lincoln-style layer (``params`` list, ``first`` flag): check everything,
+    then copy in place. ``prefix`` (e.g. ``"layers.2."``) only decorates the names in error messages."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"load_state_dict: state must be a mapping of names to arrays, got {type(state).__name__}")
+    saved = (getattr(layer, "first", False), list(layer.params), list(getattr(layer, "operations", [])))
+    if getattr(layer, "first", False) and isinstance(layer, Layer) and state:
+        if "params.0" not in state:
+            raise ValueError(f"load_state_dict: {layer!r} is not set up and the state has no {prefix}params.0 "
+                             f"to set it up from (names: {sorted(prefix + k for k in state)})")
+        layer._setup_layer(layer._cast(layer._setup_input(state)))
+        layer.first = False
+    try:
+        _check_and_copy(layer, state, strict, prefix)
+    except Exception:
+        if isinstance(layer, Layer):  # undo a set-up done above
+            layer.first, layer.params, layer.operations = saved
+        raise
+
+
+def _check_and_copy(layer, state, strict, prefix):
+    expected = [f"params.{i}" for i in range(len(layer.params))]
+    missing = [prefix + k for k in expected if k not in state]
+    unexpected = [prefix + k for k in state if k not in expected]
+    if strict and (missing or unexpected):
+        raise ValueError(f"load_state_dict: names do not match {layer!r}: missing {missing}, unexpected "
+                         f"{unexpected} (pass strict=False to load the names that do match)")
+    values = []
+    for name, param in zip(expected, layer.params):
+        if name not in state:
+            continue
+        value = state[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"load_state_dict: {prefix}{name} must be a numpy array, got {type(value).__name__}")
+        if value.shape != param.shape:
+            raise ValueError(f"load_state_dict: {prefix}{name} has shape {value.shape} but {layer!r} has a "
+                             f"parameter of shape {param.shape} there")
+        if value.dtype != param.dtype:
+            raise ValueError(f"load_state_dict: {prefix}{name} has dtype {value.dtype} but {layer!r} has a "
+                             f"{param.dtype} parameter there (build the layer with dtype={value.dtype.name})")
+        values.append((param, value))
+    for param, value in values:
+        np.copyto(param, value)
 
 
 def _init_scale(weight_init: str, fan_in: int, fan_out: int) -> float:
@@ -140,6 +217,17 @@ class Dense(Layer):
         self.operations = [WeightMultiply(W), BiasAdd(B), self.activation]
         if self.dropout < 1.0:
             self.operations.append(Dropout(self.dropout, seed=self._dropout_seed()))
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        if not self.params:
+            return
+        n_in = self.params[0].shape[0]
+        if np.ndim(input_) != 2 or np.shape(input_)[1] != n_in:
+            raise self._width_error(input_, f"(batch, {n_in})",
+                                    f"a Dense layer keeps the feature width ({n_in}) of the first batch it saw")
+
+    def _setup_input(self, state):
+        return np.zeros((0, np.shape(state["params.0"])[0]))
 
     def _fused_activation(self) -> Optional[str]:
         """The kernel activation name when operations are [WeightMultiply, BiasAdd, act(, Dropout)]."""
@@ -200,6 +288,17 @@ class Conv2D(Layer):
         self.weight_init = weight_init
         self.stride = stride
         self.padding = padding
+
+    def _check_input(self, input_: np.ndarray) -> None:
+        if not self.params:
+            return
+        c_in = self.params[0].shape[0]
+        if np.ndim(input_) != 4 or np.shape(input_)[1] != c_in:
+            raise self._width_error(input_, f"(batch, {c_in}, H, W)",
+                                    f"a Conv2D layer keeps the channel count ({c_in}) of the first batch it saw")
+
+    def _setup_input(self, state):
+        return np.zeros((0, np.shape(state["params.0"])[0], 1, 1))
 
     def _setup_layer(self, input_: np.ndarray) -> None:
         if input_.ndim != 4:

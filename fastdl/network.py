@@ -3,15 +3,20 @@
 Works with fastdl layers and with any lincoln-style layer (``forward``, ``backward``, ``params`` and
 ``param_grads`` lists, ``first``, ``seed``), including HEAD-style layers whose ``forward`` takes no
 ``inference`` argument.
+
+``state_dict()`` names every parameter ``"layers.<i>.params.<j>"`` (layer i, its j-th parameter);
+``load_state_dict`` checks names, shapes and dtypes before copying anything (``fastdl.io`` saves and
+loads these dicts as ``.npz`` files).
 """
 
 import functools
 import inspect
-from typing import Iterator, List, Optional
+import re
+from typing import Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
-from fastdl.layers import Layer
+from fastdl.layers import Layer, load_params
 from fastdl.losses import Loss, MeanSquaredError
 
 
@@ -60,6 +65,49 @@ class LayerBlock:
         """Every layer's parameter gradients, in the same order as ``params()``."""
         for layer in self.layers:
             yield from layer.param_grads
+
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of every parameter, named ``"layers.<i>.params.<j>"``; un-set-up layers contribute none."""
+        state = {}
+        for i, layer in enumerate(self.layers):
+            own = layer.state_dict() if hasattr(layer, "state_dict") else {
+                f"params.{j}": np.array(p, copy=True) for j, p in enumerate(layer.params)}
+            state.update({f"layers.{i}.{name}": value for name, value in own.items()})
+        return state
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
+        """Load a ``state_dict()`` into the layers (in place). With ``strict`` every name must match;
+        shapes and dtypes must always match. Layers that have not seen a batch are set up from the state's
+        shapes. Raises ``ValueError`` explaining the first mismatch; then no layer has been changed."""
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict: state must be a mapping of names to arrays, got {type(state).__name__}")
+        per_layer = [{} for _ in self.layers]
+        unexpected = []
+        for name, value in state.items():
+            match = re.fullmatch(r"layers\.(\d+)\.(.+)", str(name))
+            if match and int(match.group(1)) < len(self.layers):
+                per_layer[int(match.group(1))][match.group(2)] = value
+            else:
+                unexpected.append(name)
+        if strict and unexpected:
+            raise ValueError(f"load_state_dict: unexpected names {sorted(unexpected)} for a network of "
+                             f"{len(self.layers)} layers (names are 'layers.<i>.params.<j>')")
+        backup = self.state_dict()
+        done = []
+        try:
+            for i, (layer, own) in enumerate(zip(self.layers, per_layer)):
+                was_first = getattr(layer, "first", False)
+                load_params(layer, own, strict, prefix=f"layers.{i}.")
+                done.append((i, was_first))
+        except Exception:
+            for i, was_first in done:  # undo: no layer is left half-loaded
+                layer = self.layers[i]
+                if was_first and isinstance(layer, Layer):
+                    layer.first, layer.params, layer.operations = True, [], []
+                else:
+                    load_params(layer, {k[len(f"layers.{i}."):]: v for k, v in backup.items()
+                                        if k.startswith(f"layers.{i}.")}, False)
+            raise
 
     def __iter__(self):
         return iter(self.layers)

@@ -13,7 +13,7 @@ from .activations import _sigmoid
 def _input_projection(x, w, b):
     # x is (B, T, F), w is (F + H, G*H), b is (G*H,) -> (B, T, G*H) = x @ w[:F] + b
     B, T, F = x.shape
-    return (x.reshape(B * T, F) @ w[:F]).reshape(B, T, -1) + b
+    return (x.reshape(B * T, F) @ w[:F]).reshape(B, T, w.shape[1]) + b
 
 
 def _previous_states(h0, h_seq):
@@ -25,14 +25,14 @@ def _input_grads(x, w, dz):
     # x is (B, T, F), w is (F + H, G*H), dz is (B, T, G*H) pre-activation grads
     # -> grad_x (B, T, F), grad_w_input_rows (F, G*H), grad_b (G*H,)
     B, T, F = x.shape
-    dz2 = dz.reshape(B * T, -1)
+    dz2 = dz.reshape(B * T, dz.shape[2])
     grad_x = (dz2 @ w[:F].T).reshape(B, T, F)
     return grad_x, x.reshape(B * T, F).T @ dz2, dz2.sum(axis=0)
 
 
 def _flat(a):
     # a is (B, T, N) -> (B*T, N)
-    return a.reshape(-1, a.shape[2])
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2])
 
 
 # ----------------------------------------------------------------------------------------------

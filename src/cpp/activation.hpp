@@ -30,7 +30,7 @@ inline T activate(T z) {
     } else if constexpr (A == Activation::tanh) {
         return std::tanh(z);
     } else if constexpr (A == Activation::relu) {
-        return z > T(0) ? z : T(0);
+        return !(z <= T(0)) ? z : T(0);  // NaN propagates, as in NumPy
     } else {
         return z;
     }

@@ -52,7 +52,7 @@ inline void tanh_forward(const T* x, T* y, index_t n) {
 // The rest are plain loops that the compiler vectorises for the entry's target.
 template <typename T>
 inline void relu_forward(const T* x, T* y, index_t n) {  // x, y are (n,)
-    for (index_t k = 0; k < n; ++k) y[k] = x[k] > T(0) ? x[k] : T(0);
+    for (index_t k = 0; k < n; ++k) y[k] = !(x[k] <= T(0)) ? x[k] : T(0);  // NaN propagates
 }
 
 template <typename T>
