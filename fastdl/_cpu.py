@@ -7,6 +7,8 @@ kernel yet are served by the NumPy reference, and ``SERVED_BY`` says so for ``fa
 from fastdl import _core
 from fastdl import reference as _reference
 from fastdl._cpu_conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
+from fastdl._cpu_rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401
+                             rnn_backward, rnn_forward)
 
 
 def matmul(a, b, trans_a, trans_b):
@@ -51,16 +53,9 @@ def cross_entropy(logits, target, reduction):
     return _core.softmax_xent(logits, target, 1e-9, False, scale, scale)
 
 
-# Not yet in C++: served by the reference until their issues land.
-rnn_forward = _reference.rnn_forward
-rnn_backward = _reference.rnn_backward
-lstm_forward = _reference.lstm_forward
-lstm_backward = _reference.lstm_backward
-gru_forward = _reference.gru_forward
-gru_backward = _reference.gru_backward
-
 _NATIVE = ("matmul", "linear", "linear_backward", "activation", "activation_backward",
-           "softmax_cross_entropy", "cross_entropy", "conv2d", "conv2d_backward")
+           "softmax_cross_entropy", "cross_entropy", "conv2d", "conv2d_backward", "rnn_forward", "rnn_backward",
+           "lstm_forward", "lstm_backward", "gru_forward", "gru_backward")
 KERNELS = {name: globals()[name] for name in _reference.KERNELS}
 SERVED_BY = {name: "cpu (C++ _core)" if name in _NATIVE else "numpy reference (no C++ kernel yet)"
              for name in KERNELS}

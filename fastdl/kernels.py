@@ -253,10 +253,12 @@ def _check_sequence(op, x, h0, w, b, gates, c0=None):
     return _flat_bias(op, b, gates * hidden)
 
 
-def _tag(cache, op):
-    """Record which backend and which forward kernel made ``cache`` (checked by the backward)."""
+def _tag(cache, op, h_seq):
+    """Record which backend and which forward kernel made ``cache``, and its output (a reference, not
+    a copy), so the backward can check the backend, the kernel and the gradient's shape and dtype."""
     cache["backend"] = _backend.get_backend()
     cache["kernel"] = op
+    cache.setdefault("h_seq", h_seq)
     return cache
 
 
@@ -278,7 +280,7 @@ def rnn_forward(x, h0, w, b):
     b = _check_sequence(op, x, h0, w, b, 1)
     x, h0, w, b = _contiguous(op, x, h0, w, b)
     h_seq, cache = _impl(op)(x, h0, w, b)
-    return h_seq, _tag(cache, op)
+    return h_seq, _tag(cache, op, h_seq)
 
 
 def rnn_backward(grad_h_seq, cache):
@@ -295,7 +297,7 @@ def lstm_forward(x, h0, c0, w, b):
     b = _check_sequence(op, x, h0, w, b, 4, c0=c0)
     x, h0, c0, w, b = _contiguous(op, x, h0, c0, w, b)
     h_seq, c_last, cache = _impl(op)(x, h0, c0, w, b)
-    return h_seq, c_last, _tag(cache, op)
+    return h_seq, c_last, _tag(cache, op, h_seq)
 
 
 def lstm_backward(grad_h_seq, cache, grad_c_last=None):
@@ -316,7 +318,7 @@ def gru_forward(x, h0, w, b):
     b = _check_sequence(op, x, h0, w, b, 3)
     x, h0, w, b = _contiguous(op, x, h0, w, b)
     h_seq, cache = _impl(op)(x, h0, w, b)
-    return h_seq, _tag(cache, op)
+    return h_seq, _tag(cache, op, h_seq)
 
 
 def gru_backward(grad_h_seq, cache):

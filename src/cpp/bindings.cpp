@@ -13,6 +13,7 @@
 #include "conv.hpp"
 #include "dense.hpp"
 #include "gemm.hpp"
+#include "rnn.hpp"
 #include "softmax_xent.hpp"
 
 namespace py = pybind11;
@@ -144,7 +145,7 @@ void bind_dtype(py::module_& m, const char* dtype) {
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastdl._core: compiled CPU kernels (packed GEMM with fused epilogues, Dense forward/backward, "
-              "im2col convolution, fused softmax cross-entropy, vectorised activations).";
+              "im2col convolution, fused softmax cross-entropy, vectorised activations, RNN/LSTM/GRU sequences).";
 
     bind_dtype<float>(m, "float32");
     bind_dtype<double>(m, "float64");
@@ -171,6 +172,7 @@ PYBIND11_MODULE(_core, m) {
         "The CPU features that pick the GEMM microkernel, as {name: bool}.");
 
     fastdl::bind_conv(m);
+    fastdl::bind_rnn(m);
     fastdl::bind_softmax_xent(m);
     fastdl::bind_activations(m);
 }

@@ -1,0 +1,80 @@
+"""CPU backend (C++ ``fastdl._core``) of the recurrent kernels: RNN, LSTM and GRU forward/backward.
+
+Same signatures as ``fastdl.reference``; the arrays arrive validated and C-contiguous (fastdl.kernels). The
+cache is a plain dict of arrays: private copies of the inputs backward needs, plus what the C++ forward
+saved (``h_prev``: the state entering each step; the activated gates; LSTM ``c_seq``, GRU ``rh_seq``, RNN
+``h_seq``).
+"""
+
+from fastdl import _core
+from fastdl import reference as _reference
+
+
+def _empty(h0):
+    # The C++ sequence kernels need B, H >= 1; an empty batch (or state) is answered by the reference,
+    # whose results are trivially empty arrays and zero gradients.
+    return h0.shape[0] == 0 or h0.shape[1] == 0
+
+
+def _inputs(x, h0, w, **extra):
+    # private copies, so that changing an input after forward cannot change the gradients
+    cache = {"x": x.copy(), "h0": h0.copy(), "w": w.copy()}
+    cache.update({k: v.copy() for k, v in extra.items()})
+    return cache
+
+
+def rnn_forward(x, h0, w, b):
+    """Returns (h_seq, cache). x (B, T, F), h0 (B, H), w (F + H, H), b (H,) -> h_seq (B, T, H)."""
+    if _empty(h0):
+        return _reference.rnn_forward(x, h0, w, b)
+    h_seq, saved = _core.rnn_forward(x, h0, w, b)
+    cache = _inputs(x, h0, w)
+    cache.update(saved)
+    return h_seq, cache
+
+
+def rnn_backward(grad_h_seq, cache):
+    """Returns (grad_x, grad_h0, grad_w, grad_b)."""
+    if _empty(cache["h0"]):
+        return _reference.rnn_backward(grad_h_seq, cache)
+    saved = {k: cache[k] for k in ("h_prev", "h_seq")}
+    return _core.rnn_backward(grad_h_seq, saved, cache["x"], cache["h0"], cache["w"])
+
+
+def lstm_forward(x, h0, c0, w, b):
+    """Returns (h_seq, c_last, cache). w (F + H, 4H), gate blocks f, i, g, o."""
+    if _empty(h0):
+        return _reference.lstm_forward(x, h0, c0, w, b)
+    h_seq, c_last, saved = _core.lstm_forward(x, h0, c0, w, b)
+    cache = _inputs(x, h0, w, c0=c0)
+    cache.update(saved)
+    return h_seq, c_last, cache
+
+
+def lstm_backward(grad_h_seq, cache, grad_c_last=None):
+    """Returns (grad_x, grad_h0, grad_c0, grad_w, grad_b)."""
+    if _empty(cache["h0"]):
+        return _reference.lstm_backward(grad_h_seq, cache, grad_c_last)
+    saved = {k: cache[k] for k in ("h_prev", "c_seq", "gates")}
+    return _core.lstm_backward(grad_h_seq, grad_c_last, saved, cache["x"], cache["h0"], cache["c0"], cache["w"])
+
+
+def gru_forward(x, h0, w, b):
+    """Returns (h_seq, cache). w (F + H, 3H), blocks r, u, n."""
+    if _empty(h0):
+        return _reference.gru_forward(x, h0, w, b)
+    h_seq, saved = _core.gru_forward(x, h0, w, b)
+    cache = _inputs(x, h0, w)
+    cache.update(saved)
+    return h_seq, cache
+
+
+def gru_backward(grad_h_seq, cache):
+    """Returns (grad_x, grad_h0, grad_w, grad_b)."""
+    if _empty(cache["h0"]):
+        return _reference.gru_backward(grad_h_seq, cache)
+    saved = {k: cache[k] for k in ("h_prev", "rh_seq", "gates")}
+    return _core.gru_backward(grad_h_seq, saved, cache["x"], cache["h0"], cache["w"])
+
+
+KERNELS = {f.__name__: f for f in (rnn_forward, rnn_backward, lstm_forward, lstm_backward, gru_forward, gru_backward)}

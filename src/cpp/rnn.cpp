@@ -1,0 +1,285 @@
+// rnn.cpp — LSTM, GRU and vanilla RNN forward and backward through time (see rnn.hpp for the layouts).
+//
+// Inside the time loop each thread owns a slice of hidden units [j0, j0 + n): per step it runs its share of
+// the recurrent GEMM (all the gates of its units) and then the fused gate math of its units, so only the new
+// state has to cross threads (one barrier per GEMM that reads it). All index math is 64-bit.
+#include "rnn.hpp"
+
+#include "rnn_cell.hpp"
+#include "rnn_steps.hpp"
+
+namespace fastdl {
+
+using namespace rnn_detail;
+
+// ---------------------------------------------------------------------------------------------
+// LSTM (G = 4: f, i, g, o)
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0, const T* w, const T* b, T* h_seq,
+                         T* c_last, T* h_prev, T* c_seq, T* gates) {
+    // x is (B, T, F), h0, c0 are (B, H), w is (F + H, 4H), b is (4H,) -> h_seq (B, T, H), c_last (B, H);
+    // saved: h_prev (B, T, H), c_seq (B, T, H), gates (B, T, 4H)
+    const index_t B = s.B, S = s.T, H = s.H, G = 4, GH = G * H;
+    input_projection(B * S, s.F, GH, x, w, b, gates);  // gates holds z_x = x @ w[:F] + b until overwritten
+    copy_rows(h0, H, h_prev, S * H, B, H);             // h_prev[:, 0] = h0
+    const int nt = step_threads(B, H, G);
+    auto wh = scratch<T>(H * GH);  // (H, 4H), each thread's gate columns adjacent
+    group_gate_columns(w + s.F * GH, H, G, GH, nt, wh.get());
+    auto zr = scratch<T>(B * GH);  // (B, 4H) = h_{t-1} @ wh, same column order
+    run_steps(nt, [&](int p, int count) {
+        const UnitRange u = unit_range(H, p, count);
+        for (index_t t = 0; t < S; ++t) {
+            // zr[:, 4 j0 : 4 (j0 + n)] (B, 4n) = h_{t-1} (B, H) @ wh[:, 4 j0 : 4 (j0 + n)] (H, 4n)
+            gemm<T>(B, G * u.n, H, h_prev + t * H, S * H, false, wh.get() + G * u.j0, GH, false, zr.get() + G * u.j0,
+                    GH);
+            CellArgs<T> a;
+            a.rows = B;
+            a.units = u.n;
+            for (index_t g = 0; g < G; ++g) {
+                T* z = gates + t * GH + g * H + u.j0;  // (B, n) rows T*4H apart
+                a.zx[g] = {z, S * GH};
+                a.gate_out[g] = {z, S * GH};
+                a.zr[g] = {zr.get() + G * u.j0 + g * u.n, GH};
+            }
+            a.c_prev = t > 0 ? In<T>{c_seq + (t - 1) * H + u.j0, S * H} : In<T>{c0 + u.j0, H};
+            a.c_out = {c_seq + t * H + u.j0, S * H};
+            a.h_out = {h_seq + t * H + u.j0, S * H};
+            if (t + 1 < S) a.h_copy = {h_prev + (t + 1) * H + u.j0, S * H};
+            run_cell(Cell::lstm_forward, a);
+            step_barrier();  // h_t complete before the next recurrent GEMM reads it
+        }
+    });
+    copy_rows(c_seq + (S - 1) * H, S * H, c_last, H, B, H);
+}
+
+template <typename T>
+void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_c_last, const T* x, const T* c0,
+                          const T* w, const T* h_prev, const T* c_seq, const T* gates, T* grad_x, T* grad_h0,
+                          T* grad_c0, T* grad_w, T* grad_b) {
+    // grad_h_seq (B, T, H), grad_c_last (B, H) or null, x (B, T, F), w (F + H, 4H), saved as in forward
+    // -> grad_x (B, T, F), grad_h0 (B, H), grad_c0 (B, H), grad_w (F + H, 4H), grad_b (4H,)
+    const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H;
+    auto whT = scratch<T>(GH * H);  // (4H, H) = w[F:]^T, so dh = dz_t @ whT reads it unpacked
+    transpose(w + F * GH, H, GH, GH, whT.get());
+    auto dz = scratch<T>(B * S * GH);  // (B, T, 4H) pre-activation gradients
+    // grad_h0 carries dh_{t+1} (B, H) through the loop, grad_c0 carries dc_{t+1}
+    std::memset(grad_h0, 0, static_cast<size_t>(B * H) * sizeof(T));
+    if (grad_c_last) std::memcpy(grad_c0, grad_c_last, static_cast<size_t>(B * H) * sizeof(T));
+    else std::memset(grad_c0, 0, static_cast<size_t>(B * H) * sizeof(T));
+    const int nt = step_threads(B, H, G);
+    run_steps(nt, [&](int p, int count) {
+        const UnitRange u = unit_range(H, p, count);
+        for (index_t t = S - 1; t >= 0; --t) {
+            CellArgs<T> a;
+            a.rows = B;
+            a.units = u.n;
+            for (index_t g = 0; g < G; ++g) {
+                a.gate[g] = {gates + t * GH + g * H + u.j0, S * GH};
+                a.dz[g] = {dz.get() + t * GH + g * H + u.j0, S * GH};
+            }
+            a.c = {c_seq + t * H + u.j0, S * H};
+            a.c_prev = t > 0 ? In<T>{c_seq + (t - 1) * H + u.j0, S * H} : In<T>{c0 + u.j0, H};
+            a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
+            a.dh_next = {grad_h0 + u.j0, H};
+            a.dc = {grad_c0 + u.j0, H};
+            run_cell(Cell::lstm_backward, a);
+            step_barrier();  // dz_t complete before the GEMM reads all its columns
+            // dh_t[:, j0 : j0 + n] (B, n) = dz_t (B, 4H) @ whT[:, j0 : j0 + n] (4H, n)
+            gemm<T>(B, u.n, GH, dz.get() + t * GH, S * GH, false, whT.get() + u.j0, H, false, grad_h0 + u.j0, H);
+        }
+    });
+    input_gradients(B * S, F, GH, x, w, dz.get(), grad_x, grad_w, grad_b);
+    // grad_w[F:] (H, 4H) = h_prev (B*T, H)^T @ dz (B*T, 4H)
+    gemm<T>(H, GH, B * S, h_prev, H, true, dz.get(), GH, false, grad_w + F * GH, GH);
+}
+
+// ---------------------------------------------------------------------------------------------
+// GRU (G = 3: r, u, n; n = tanh(x Wx_n + (r*h) Wh_n + b_n))
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+void gru_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, const T* b, T* h_seq, T* h_prev,
+                        T* rh_seq, T* gates) {
+    // x is (B, T, F), h0 is (B, H), w is (F + H, 3H), b is (3H,) -> h_seq (B, T, H);
+    // saved: h_prev (B, T, H), rh_seq (B, T, H), gates (B, T, 3H)
+    const index_t B = s.B, S = s.T, H = s.H, G = 3, GH = G * H;
+    input_projection(B * S, s.F, GH, x, w, b, gates);
+    copy_rows(h0, H, h_prev, S * H, B, H);
+    const int nt = step_threads(B, H, G);
+    const T* w_hidden = w + s.F * GH;  // (H, 3H)
+    auto wru = scratch<T>(H * 2 * H);  // (H, 2H): Wh_r | Wh_u, each thread's columns adjacent
+    group_gate_columns(w_hidden, H, index_t(2), GH, nt, wru.get());
+    auto zru = scratch<T>(B * 2 * H);  // (B, 2H) = h_{t-1} @ wru
+    auto zn = scratch<T>(B * H);       // (B, H) = (r * h_{t-1}) @ Wh_n
+    run_steps(nt, [&](int p, int count) {
+        const UnitRange u = unit_range(H, p, count);
+        for (index_t t = 0; t < S; ++t) {
+            T* z = gates + t * GH + u.j0;  // (B, .) rows T*3H apart; + g*H selects gate g
+            // zru[:, 2 j0 : 2 (j0 + n)] (B, 2n) = h_{t-1} (B, H) @ wru[:, 2 j0 : 2 (j0 + n)] (H, 2n)
+            gemm<T>(B, 2 * u.n, H, h_prev + t * H, S * H, false, wru.get() + 2 * u.j0, 2 * H, false,
+                    zru.get() + 2 * u.j0, 2 * H);
+            CellArgs<T> a;
+            a.rows = B;
+            a.units = u.n;
+            for (index_t g = 0; g < G; ++g) {
+                a.zx[g] = {z + g * H, S * GH};
+                a.gate[g] = {z + g * H, S * GH};
+                a.gate_out[g] = {z + g * H, S * GH};
+            }
+            a.zr[0] = {zru.get() + 2 * u.j0, 2 * H};
+            a.zr[1] = {zru.get() + 2 * u.j0 + u.n, 2 * H};
+            a.zr[2] = {zn.get() + u.j0, H};
+            a.h_prev = {h_prev + t * H + u.j0, S * H};
+            a.rh = {rh_seq + t * H + u.j0, S * H};
+            a.h_out = {h_seq + t * H + u.j0, S * H};
+            if (t + 1 < S) a.h_copy = {h_prev + (t + 1) * H + u.j0, S * H};
+            run_cell(Cell::gru_forward_ru, a);
+            step_barrier();  // r * h_{t-1} complete
+            // zn[:, j0 : j0 + n] (B, n) = rh_t (B, H) @ Wh_n[:, j0 : j0 + n] (H, n)
+            gemm<T>(B, u.n, H, rh_seq + t * H, S * H, false, w_hidden + 2 * H + u.j0, GH, false, zn.get() + u.j0, H);
+            run_cell(Cell::gru_forward_n, a);
+            step_barrier();  // h_t complete
+        }
+    });
+}
+
+template <typename T>
+void gru_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, const T* w, const T* h_prev,
+                         const T* rh_seq, const T* gates, T* grad_x, T* grad_h0, T* grad_w, T* grad_b) {
+    // grad_h_seq (B, T, H), x (B, T, F), w (F + H, 3H), saved as in forward
+    // -> grad_x (B, T, F), grad_h0 (B, H), grad_w (F + H, 3H), grad_b (3H,)
+    const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 3, GH = G * H;
+    const T* w_hidden = w + F * GH;  // (H, 3H)
+    auto wT = scratch<T>(GH * H);    // (3H, H) = w_hidden^T: rows [0, 2H) Wh_ru^T, rows [2H, 3H) Wh_n^T
+    transpose(w_hidden, H, GH, GH, wT.get());
+    auto dz = scratch<T>(B * S * GH);  // (B, T, 3H)
+    auto dh = scratch<T>(B * H);       // (B, H) total dh_t
+    auto drh = scratch<T>(B * H);      // (B, H) dz_n @ Wh_n^T
+    auto part = zeros<T>(B * H);       // (B, H) dh * u + drh * r  (part of dh_{t-1})
+    auto rest = zeros<T>(B * H);       // (B, H) dz_ru @ Wh_ru^T   (the rest of dh_{t-1})
+    const int nt = step_threads(B, H, G);
+    run_steps(nt, [&](int p, int count) {
+        const UnitRange u = unit_range(H, p, count);
+        for (index_t t = S - 1; t >= 0; --t) {
+            CellArgs<T> a;
+            a.rows = B;
+            a.units = u.n;
+            for (index_t g = 0; g < G; ++g) {
+                a.gate[g] = {gates + t * GH + g * H + u.j0, S * GH};
+                a.dz[g] = {dz.get() + t * GH + g * H + u.j0, S * GH};
+            }
+            a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
+            a.dh_next = {part.get() + u.j0, H};
+            a.dh_extra = {rest.get() + u.j0, H};
+            a.dh = {dh.get() + u.j0, H};
+            a.dh_in = {dh.get() + u.j0, H};
+            a.drh = {drh.get() + u.j0, H};
+            a.h_prev = {h_prev + t * H + u.j0, S * H};
+            a.dh_partial = {part.get() + u.j0, H};
+            run_cell(Cell::gru_backward_n, a);
+            step_barrier();  // dz_n complete
+            // drh[:, j0 : j0 + n] (B, n) = dz_n (B, H) @ Wh_n^T[:, j0 : j0 + n] (H, n)
+            gemm<T>(B, u.n, H, dz.get() + t * GH + 2 * H, S * GH, false, wT.get() + 2 * H * H + u.j0, H, false,
+                    drh.get() + u.j0, H);
+            run_cell(Cell::gru_backward_ru, a);
+            step_barrier();  // dz_r, dz_u complete
+            // rest[:, j0 : j0 + n] (B, n) = dz_ru (B, 2H) @ Wh_ru^T[:, j0 : j0 + n] (2H, n)
+            gemm<T>(B, u.n, 2 * H, dz.get() + t * GH, S * GH, false, wT.get() + u.j0, H, false, rest.get() + u.j0, H);
+        }
+    });
+    for (index_t k = 0; k < B * H; ++k) grad_h0[k] = part[k] + rest[k];
+    input_gradients(B * S, F, GH, x, w, dz.get(), grad_x, grad_w, grad_b);
+    T* gw_hidden = grad_w + F * GH;
+    // gw_hidden[:, :2H] (H, 2H) = h_prev (B*T, H)^T @ dz[:, :, :2H];  gw_hidden[:, 2H:] = rh_seq^T @ dz[:, :, 2H:]
+    gemm<T>(H, 2 * H, B * S, h_prev, H, true, dz.get(), GH, false, gw_hidden, GH);
+    gemm<T>(H, H, B * S, rh_seq, H, true, dz.get() + 2 * H, GH, false, gw_hidden + 2 * H, GH);
+}
+
+// ---------------------------------------------------------------------------------------------
+// vanilla RNN (G = 1): h_t = tanh(x_t Wx + h_{t-1} Wh + b)
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+void rnn_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, const T* b, T* h_seq, T* h_prev) {
+    // x is (B, T, F), h0 is (B, H), w is (F + H, H), b is (H,) -> h_seq (B, T, H); saved: h_prev (B, T, H)
+    const index_t B = s.B, S = s.T, H = s.H;
+    input_projection(B * S, s.F, H, x, w, b, h_seq);  // h_seq holds z_x until overwritten by h
+    copy_rows(h0, H, h_prev, S * H, B, H);
+    const T* wh = w + s.F * H;  // (H, H)
+    auto zr = scratch<T>(B * H);
+    const int nt = step_threads(B, H, 1);
+    run_steps(nt, [&](int p, int count) {
+        const UnitRange u = unit_range(H, p, count);
+        for (index_t t = 0; t < S; ++t) {
+            // zr[:, j0 : j0 + n] (B, n) = h_{t-1} (B, H) @ wh[:, j0 : j0 + n] (H, n)
+            gemm<T>(B, u.n, H, h_prev + t * H, S * H, false, wh + u.j0, H, false, zr.get() + u.j0, H);
+            CellArgs<T> a;
+            a.rows = B;
+            a.units = u.n;
+            a.zx[0] = {h_seq + t * H + u.j0, S * H};
+            a.zr[0] = {zr.get() + u.j0, H};
+            a.h_out = {h_seq + t * H + u.j0, S * H};
+            if (t + 1 < S) a.h_copy = {h_prev + (t + 1) * H + u.j0, S * H};
+            run_cell(Cell::rnn_forward, a);
+            step_barrier();
+        }
+    });
+}
+
+template <typename T>
+void rnn_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, const T* w, const T* h_prev,
+                         const T* h_seq, T* grad_x, T* grad_h0, T* grad_w, T* grad_b) {
+    // grad_h_seq, h_prev, h_seq (B, T, H), x (B, T, F), w (F + H, H)
+    // -> grad_x (B, T, F), grad_h0 (B, H), grad_w (F + H, H), grad_b (H,)
+    const index_t B = s.B, S = s.T, F = s.F, H = s.H;
+    auto whT = scratch<T>(H * H);  // (H, H) = w[F:]^T
+    transpose(w + F * H, H, H, H, whT.get());
+    auto dz = scratch<T>(B * S * H);  // (B, T, H)
+    std::memset(grad_h0, 0, static_cast<size_t>(B * H) * sizeof(T));  // carries dh_{t+1}
+    const int nt = step_threads(B, H, 1);
+    run_steps(nt, [&](int p, int count) {
+        const UnitRange u = unit_range(H, p, count);
+        for (index_t t = S - 1; t >= 0; --t) {
+            CellArgs<T> a;
+            a.rows = B;
+            a.units = u.n;
+            a.gate[0] = {h_seq + t * H + u.j0, S * H};
+            a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
+            a.dh_next = {grad_h0 + u.j0, H};
+            a.dz[0] = {dz.get() + t * H + u.j0, S * H};
+            run_cell(Cell::rnn_backward, a);
+            step_barrier();
+            // dh[:, j0 : j0 + n] (B, n) = dz_t (B, H) @ whT[:, j0 : j0 + n] (H, n)
+            gemm<T>(B, u.n, H, dz.get() + t * H, S * H, false, whT.get() + u.j0, H, false, grad_h0 + u.j0, H);
+        }
+    });
+    input_gradients(B * S, F, H, x, w, dz.get(), grad_x, grad_w, grad_b);
+    gemm<T>(H, H, B * S, h_prev, H, true, dz.get(), H, false, grad_w + F * H, H);
+}
+
+template void lstm_forward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
+    const float*, float*, float*, float*, float*, float*);
+template void lstm_backward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
+    const float*, const float*, const float*, const float*, float*, float*, float*, float*, float*);
+template void gru_forward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
+    float*, float*, float*, float*);
+template void gru_backward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
+    const float*, const float*, float*, float*, float*, float*);
+template void rnn_forward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
+    float*, float*);
+template void rnn_backward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
+    const float*, float*, float*, float*, float*);
+template void lstm_forward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
+    const double*, double*, double*, double*, double*, double*);
+template void lstm_backward_kernel<double>(const RnnShape&, const double*, const double*, const double*,
+    const double*, const double*, const double*, const double*, const double*, double*, double*, double*, double*,
+    double*);
+template void gru_forward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
+    double*, double*, double*, double*);
+template void gru_backward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
+    const double*, const double*, double*, double*, double*, double*);
+template void rnn_forward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
+    double*, double*);
+template void rnn_backward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
+    const double*, double*, double*, double*, double*);
+
+}  // namespace fastdl

@@ -1,0 +1,131 @@
+// rnn_steps.hpp — the shared machinery of rnn.cpp: scratch buffers, the split of the hidden units over
+// threads, the per-step parallel region, weight re-layouts, and the all-T input GEMMs of forward and backward.
+#pragma once
+
+#include <cstring>
+#include <memory>
+
+#include "common.hpp"
+#include "gemm.hpp"
+
+namespace fastdl::rnn_detail {
+
+// An uninitialised scratch array of n elements (no zero-fill: most buffers are overwritten at once).
+template <typename T>
+std::unique_ptr<T[]> scratch(index_t n) {
+    return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<index_t>(n, 1))]);
+}
+
+template <typename T>
+std::unique_ptr<T[]> zeros(index_t n) {
+    auto p = scratch<T>(n);
+    std::memset(p.get(), 0, static_cast<size_t>(std::max<index_t>(n, 1)) * sizeof(T));
+    return p;
+}
+
+// Hidden units [j0, j0 + n) of thread p out of nt; boundaries are multiples of 16 (whole SIMD vectors).
+struct UnitRange {
+    index_t j0, n;
+};
+
+inline UnitRange unit_range(index_t H, int p, int nt) {
+    constexpr index_t kAlign = 16;
+    auto bound = [&](int q) { return q >= nt ? H : std::min(H, ceil_div(H * q / nt, kAlign) * kAlign); };
+    return {bound(p), bound(p + 1) - bound(p)};
+}
+
+// Threads for the time loop: each owns a slice of hidden units (so its slice of the recurrent weights stays
+// in its own cache for all T steps); small problems run on one thread (whose GEMMs may still thread).
+inline int step_threads(const index_t B, const index_t H, const index_t G) {
+    const index_t by_units = ceil_div(H, index_t(16));
+    return static_cast<int>(std::min<index_t>(threads_for(B * G * H * H, index_t(1) << 16), by_units));
+}
+
+// body(p, nt) on nt threads; inside, step_barrier() synchronises them (a no-op for nt == 1). GEMMs called
+// inside a region of nt > 1 run on their calling thread (nested OpenMP regions are inactive).
+template <class Body>
+void run_steps(int nt, Body body) {
+    if (nt <= 1) {
+        body(0, 1);
+        return;
+    }
+#ifdef FASTDL_OPENMP
+#pragma omp parallel num_threads(nt)
+    body(omp_get_thread_num(), omp_get_num_threads());
+#else
+    body(0, 1);
+#endif
+}
+
+inline void step_barrier() {
+#ifdef FASTDL_OPENMP
+#pragma omp barrier
+#endif
+}
+
+// src is (rows, cols) with row stride ld -> dst (cols, rows), contiguous.
+template <typename T>
+void transpose(const T* src, index_t rows, index_t cols, index_t ld, T* dst) {
+    constexpr index_t kBlock = 32;
+    for (index_t r0 = 0; r0 < rows; r0 += kBlock)
+        for (index_t c0 = 0; c0 < cols; c0 += kBlock)
+            for (index_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
+                for (index_t r = r0; r < std::min(rows, r0 + kBlock); ++r) dst[c * rows + r] = src[r * ld + c];
+}
+
+// wh is (H, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (H, G*H) where thread p's
+// units [j0, j0 + n) of all G gates are adjacent: out[:, G*j0 + g*n + jj] = wh[:, g*H + j0 + jj]. Then one
+// GEMM per thread per step yields all the gates of its units, in the same order.
+template <typename T>
+void group_gate_columns(const T* wh, index_t H, index_t G, index_t ld, int nt, T* out) {
+    for (int p = 0; p < nt; ++p) {
+        const UnitRange u = unit_range(H, p, nt);
+        for (index_t k = 0; k < H; ++k)
+            for (index_t g = 0; g < G; ++g)
+                std::memcpy(out + k * G * H + G * u.j0 + g * u.n, wh + k * ld + g * H + u.j0,
+                            static_cast<size_t>(u.n) * sizeof(T));
+    }
+}
+
+// src (B, H) with row stride ld_src -> dst (B, H) with row stride ld_dst
+template <typename T>
+void copy_rows(const T* src, index_t ld_src, T* dst, index_t ld_dst, index_t B, index_t H) {
+    for (index_t b = 0; b < B; ++b)
+        std::memcpy(dst + b * ld_dst, src + b * ld_src, static_cast<size_t>(H) * sizeof(T));
+}
+
+// out (B*T, GH) = x (B*T, F) @ w[:F] (F, GH) + b: the input projection of every step, one GEMM.
+template <typename T>
+void input_projection(index_t BT, index_t F, index_t GH, const T* x, const T* w, const T* b, T* out) {
+    gemm<T>(BT, GH, F, x, F, false, w, GH, false, out, GH, GemmEpilogue<T>{b, Activation::linear});
+}
+
+// grad_b (n,) = column sums of dz (rows, n). Threads own column chunks; each column is summed in row
+// order, so the result does not depend on the thread count.
+template <typename T>
+void column_sum(const T* dz, index_t rows, index_t n, T* grad_b) {
+    constexpr index_t kChunk = 64;
+    const index_t chunks = ceil_div(n, kChunk);
+    const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads_for(rows * n, 1 << 15), chunks)));
+#ifdef FASTDL_OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static)
+#endif
+    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+        const index_t j0 = chunk * kChunk, j1 = std::min(n, j0 + kChunk);
+        for (index_t j = j0; j < j1; ++j) grad_b[j] = T(0);
+        for (index_t i = 0; i < rows; ++i)
+            for (index_t j = j0; j < j1; ++j) grad_b[j] += dz[i * n + j];
+    }
+}
+
+// The all-T gradients of the input rows: dz (B*T, GH), x (B*T, F), w (F + H, GH) ->
+// grad_x (B*T, F) = dz @ w[:F]^T, grad_w[:F] (F, GH) = x^T @ dz, grad_b (GH,) = dz.sum(0).
+template <typename T>
+void input_gradients(index_t BT, index_t F, index_t GH, const T* x, const T* w, const T* dz, T* grad_x, T* grad_w,
+                     T* grad_b) {
+    gemm<T>(BT, F, GH, dz, GH, false, w, GH, true, grad_x, F);
+    gemm<T>(F, GH, BT, x, F, true, dz, GH, false, grad_w, GH);
+    column_sum(dz, BT, GH, grad_b);
+}
+
+}  // namespace fastdl::rnn_detail

@@ -1,0 +1,169 @@
+"""fastdl._core's recurrent kernels (RNN, LSTM, GRU forward and backward through time) against the NumPy
+reference, through the cpu adapter fastdl._cpu_rnn: both dtypes, shapes with 1s and primes (hidden sizes
+that split unevenly over threads), grad_c_last None and given, every SIMD path of the gate math, 1 vs 2
+threads bit-identical, shape errors. The module is ``fastdl._core``; FASTDL_CORE_MODULE=<name> tests
+another build of the same bindings (e.g. a private development module on sys.path).
+"""
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+from fastdl import reference
+
+_NAME = os.environ.get("FASTDL_CORE_MODULE", "fastdl._core")
+try:
+    core = importlib.import_module(_NAME)
+except ImportError:
+    core = None
+if core is None or not hasattr(core, "lstm_forward"):
+    pytest.skip(f"{_NAME} is not built or has no recurrent kernels", allow_module_level=True)
+
+from fastdl import _cpu_rnn as cpu  # noqa: E402  (imports the same module)
+
+TOL = {np.float32: dict(rtol=3e-4, atol=3e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+# (B, T, F, H): 1s, primes, F = 0, and sizes large enough that the time loop runs on 2 threads with an
+# uneven split of the hidden units (16 * 4 * 97^2 multiply-adds per step).
+SHAPES = [(1, 1, 1, 1), (2, 3, 5, 7), (3, 7, 13, 17), (1, 2, 3, 33), (4, 5, 0, 3), (16, 6, 19, 97)]
+
+
+def _inputs(rng, kind, shape, dtype):
+    B, T, F, H = shape
+    G = GATES[kind]
+    scale = 1.0 / np.sqrt(F + H)
+    return dict(
+        x=rng.standard_normal((B, T, F)).astype(dtype),
+        h0=rng.standard_normal((B, H)).astype(dtype),
+        c0=rng.standard_normal((B, H)).astype(dtype),
+        w=(rng.standard_normal((F + H, G * H)) * scale).astype(dtype),
+        b=(rng.standard_normal(G * H) * 0.5).astype(dtype),
+        grad_h=rng.standard_normal((B, T, H)).astype(dtype),
+        grad_c=rng.standard_normal((B, H)).astype(dtype),
+    )
+
+
+def _run(backend, kind, a, grad_c=None):
+    """forward + backward -> list of every output array"""
+    if kind == "lstm":
+        h_seq, c_last, cache = backend.lstm_forward(a["x"], a["h0"], a["c0"], a["w"], a["b"])
+        return [h_seq, c_last, *backend.lstm_backward(a["grad_h"], cache, grad_c)]
+    h_seq, cache = getattr(backend, kind + "_forward")(a["x"], a["h0"], a["w"], a["b"])
+    return [h_seq, *getattr(backend, kind + "_backward")(a["grad_h"], cache)]
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["f32", "f64"])
+def dtype(request):
+    return request.param
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_matches_reference(kind, shape, dtype):
+    a = _inputs(np.random.default_rng(sum(shape)), kind, shape, dtype)
+    before = {k: v.copy() for k, v in a.items()}
+    got = _run(cpu, kind, a)
+    want = _run(reference, kind, a)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g.dtype == dtype and g.shape == w.shape and g.flags.c_contiguous
+        np.testing.assert_allclose(g, w, **TOL[dtype])
+    for k, v in a.items():  # inputs untouched
+        np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 4, 5, 17), (16, 6, 19, 97)], ids=lambda s: "x".join(map(str, s)))
+def test_lstm_grad_c_last(shape, dtype):
+    a = _inputs(np.random.default_rng(7), "lstm", shape, dtype)
+    got = _run(cpu, "lstm", a, a["grad_c"])
+    want = _run(reference, "lstm", a, a["grad_c"])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **TOL[dtype])
+
+
+def test_cache_is_plain_dict_and_survives_input_changes():
+    a = _inputs(np.random.default_rng(3), "lstm", (3, 4, 5, 6), np.float64)
+    h_seq, c_last, cache = cpu.lstm_forward(a["x"], a["h0"], a["c0"], a["w"], a["b"])
+    assert type(cache) is dict and all(isinstance(v, np.ndarray) for v in cache.values())
+    want = cpu.lstm_backward(a["grad_h"], cache)
+    a["x"][...] = 0.0
+    a["w"][...] = 0.0
+    h_seq[...] = 0.0
+    for g, w in zip(cpu.lstm_backward(a["grad_h"], cache), want):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_one_and_two_threads_identical(kind, dtype):
+    if not hasattr(core, "set_num_threads"):
+        pytest.skip("no set_num_threads")
+    a = _inputs(np.random.default_rng(11), kind, (16, 9, 23, 131), dtype)
+    saved = core.get_num_threads()
+    try:
+        core.set_num_threads(1)
+        one = _run(cpu, kind, a, a["grad_c"] if kind == "lstm" else None)
+        core.set_num_threads(2)
+        two = _run(cpu, kind, a, a["grad_c"] if kind == "lstm" else None)
+    finally:
+        core.set_num_threads(saved)
+    for g1, g2 in zip(one, two):
+        np.testing.assert_array_equal(g1, g2)
+
+
+def _isas():
+    if not hasattr(core, "force_vec_isa"):
+        return ["auto"]
+    names = []
+    for name in ("scalar", "avx2", "avx512"):
+        try:
+            core.force_vec_isa(name)
+            names.append(name)
+        except ValueError:
+            pass
+        finally:
+            core.force_vec_isa("auto")
+    return names
+
+
+@pytest.mark.parametrize("isa", _isas())
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_every_simd_path(kind, isa, dtype):
+    a = _inputs(np.random.default_rng(5), kind, (3, 5, 7, 37), dtype)
+    if hasattr(core, "force_vec_isa"):
+        core.force_vec_isa(isa)
+    try:
+        got = _run(cpu, kind, a, a["grad_c"] if kind == "lstm" else None)
+    finally:
+        if hasattr(core, "force_vec_isa"):
+            core.force_vec_isa("auto")
+    want = _run(reference, kind, a, a["grad_c"] if kind == "lstm" else None)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **TOL[dtype])
+
+
+def test_shape_and_dtype_errors():
+    f = np.float32
+    x, h0, c0 = np.zeros((2, 3, 4), f), np.zeros((2, 5), f), np.zeros((2, 5), f)
+    w, b = np.zeros((9, 20), f), np.zeros(20, f)
+    with pytest.raises(ValueError, match="w must have shape"):
+        core.lstm_forward(x, h0, c0, np.zeros((9, 15), f), b)
+    with pytest.raises(ValueError, match="b must have shape"):
+        core.lstm_forward(x, h0, c0, w, np.zeros(19, f))
+    with pytest.raises(ValueError, match="c0"):
+        core.lstm_forward(x, h0, np.zeros((3, 5), f), w, b)
+    with pytest.raises(ValueError, match="x must be"):
+        core.gru_forward(np.zeros((2, 3), f), h0, np.zeros((9, 15), f), np.zeros(15, f))
+    with pytest.raises(ValueError, match="must be >= 1"):
+        core.rnn_forward(np.zeros((2, 0, 4), f), h0, np.zeros((9, 5), f), np.zeros(5, f))
+    with pytest.raises(TypeError):  # mixed dtypes: no overload matches, nothing is converted
+        core.lstm_forward(x.astype(np.float64), h0, c0, w, b)
+    h_seq, c_last, saved = core.lstm_forward(x, h0, c0, w, b)
+    with pytest.raises(ValueError, match="saved"):
+        core.lstm_backward(np.zeros((2, 3, 5), f), None, {"h_prev": saved["h_prev"]}, x, h0, c0, w)
+    with pytest.raises(ValueError, match="grad_h_seq"):
+        core.lstm_backward(np.zeros((2, 4, 5), f), None, saved, x, h0, c0, w)
+    bad = dict(saved, gates=saved["gates"].astype(np.float64))
+    with pytest.raises(ValueError, match="dtype"):
+        core.lstm_backward(np.zeros((2, 3, 5), f), None, bad, x, h0, c0, w)
