@@ -64,3 +64,40 @@ def digits(dtype=np.float32, images: bool = False):
 def text() -> str:
     """The bundled public-domain corpus (Shakespeare's sonnets) as one string; no download, no extra."""
     return TEXT_CORPUS_PATH.read_text(encoding="utf-8")
+
+
+MNIST_FILES = {"X_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
+               "X_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+
+
+def _find_idx(folder, stem):
+    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        path = folder / name
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"mnist: no {stem}[.gz] in {folder}")
+
+
+def mnist(path, dtype=np.float32, images: bool = False):
+    """MNIST from the four IDX files in the folder ``path`` (gzip-compressed or not), as the book
+    prepares it: ``(X_train, y_train, X_test, y_test)`` with X ``(N, 784)`` (or ``(N, 1, 28, 28)`` with
+    ``images=True``) scaled by the training set's scalar mean and std, and one-hot ``(N, 10)`` labels.
+    Nothing is downloaded: the files must already be on disk."""
+    from pathlib import Path
+
+    from fastdl._idx import read_idx
+
+    folder = Path(path)
+    raw = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()}
+    for split in ("train", "test"):
+        if raw[f"X_{split}"].shape[0] != raw[f"y_{split}"].shape[0]:
+            raise ValueError(f"mnist: {split} images and labels differ in count: "
+                             f"{raw[f'X_{split}'].shape[0]} vs {raw[f'y_{split}'].shape[0]}")
+    X_train = raw["X_train"].reshape(len(raw["X_train"]), -1).astype(np.float64)
+    X_test = raw["X_test"].reshape(len(raw["X_test"]), -1).astype(np.float64)
+    mean, std = X_train.mean(), X_train.std()
+    X_train, X_test = ((X_train - mean) / std).astype(dtype), ((X_test - mean) / std).astype(dtype)
+    if images:
+        side = int(round(np.sqrt(X_train.shape[1])))
+        X_train, X_test = X_train.reshape(-1, 1, side, side), X_test.reshape(-1, 1, side, side)
+    return X_train, one_hot(raw["y_train"], 10, dtype), X_test, one_hot(raw["y_test"], 10, dtype)

@@ -39,3 +39,27 @@ def test_bad_files_raise_clear_errors(tmp_path, raw, message):
     path.write_bytes(raw)
     with pytest.raises(ValueError, match=message):
         read_idx(path)
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnist_reader_on_small_files(tmp_path, compress):
+    from fastdl.datasets import MNIST_FILES, mnist
+
+    rng = np.random.default_rng(0)
+    arrays = {"X_train": rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), "y_train": np.arange(6, dtype=np.uint8),
+              "X_test": rng.integers(0, 256, (3, 28, 28), dtype=np.uint8), "y_test": np.array([9, 0, 4], np.uint8)}
+    for key, stem in MNIST_FILES.items():
+        write_idx(tmp_path / (stem + (".gz" if compress else "")), arrays[key], compress=compress)
+    X_train, y_train, X_test, y_test = mnist(tmp_path)
+    assert X_train.shape == (6, 784) and X_test.shape == (3, 784) and X_train.dtype == np.float32
+    np.testing.assert_allclose(X_train.mean(), 0, atol=1e-5)
+    np.testing.assert_array_equal(y_test.argmax(axis=1), [9, 0, 4])
+    imgs = mnist(tmp_path, images=True)[0]
+    assert imgs.shape == (6, 1, 28, 28)
+
+
+def test_mnist_missing_file_is_clear(tmp_path):
+    from fastdl.datasets import mnist
+
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        mnist(tmp_path)
