@@ -67,7 +67,7 @@ def _cmd_bench(args) -> int:
         return 2
     backend = args.backend or fastdl.get_backend()
     if backend == "auto":
-        backend = fastdl.use_backend("auto").__enter__()
+        backend = fastdl.backend._resolve("auto")
     print(f"fastdl bench: numpy reference vs {backend}, fp32, {fastdl.get_num_threads()} threads"
           f"{' (quick)' if args.quick else ''}")
     print(bench.HEADER)

@@ -110,9 +110,41 @@ def require_labels(op, target, batch, classes):
     if shape_of(target) != (batch,):
         raise ValueError(f"{op}: argument target: labels have shape {shape_of(target)}, expected ({batch},) "
                          f"for logits with {batch} rows")
-    if batch == 0 or is_device_array(target):
+    if batch == 0:
         return
     lo, hi = int(target.min()), int(target.max())
     if lo < 0 or hi >= classes:
         raise ValueError(f"{op}: argument target: labels must lie in [0, {classes}) for {classes} classes, "
                          f"got values in [{lo}, {hi}]")
+
+
+def require_c_contiguous_device(op, a):
+    """Device arrays are used in place, so they must already be C-contiguous (fastdl never copies on the
+    device behind the caller's back); a Fortran-order or strided view raises."""
+    cai = a.__cuda_array_interface__
+    strides, shape = cai.get("strides"), tuple(cai["shape"])
+    if strides is None:
+        return
+    itemsize = np.dtype(cai["typestr"]).itemsize
+    expected, step = [], itemsize
+    for extent in reversed(shape):
+        expected.append(step)
+        step *= extent
+    if any(st != ex for st, ex, n in zip(strides, reversed(expected), shape) if n > 1):
+        raise TypeError(f"{op}: device array of shape {shape} has strides {tuple(strides)}; fastdl's cuda "
+                        f"kernels take C-contiguous device arrays (make a contiguous copy first)")
+
+
+def require_device_labels(op, target, batch, classes):
+    """Integer labels on the device: int64 ``(B,)``, in ``[0, classes)`` (checked on a host copy of B ints)."""
+    dt = dtype_of(target)
+    if dt != np.dtype(np.int64):
+        raise TypeError(f"{op}: labels on the device must be int64, got dtype {dt} (cast them on the device)")
+    if shape_of(target) != (batch,):
+        raise ValueError(f"{op}: labels have shape {shape_of(target)}, expected ({batch},) for logits with "
+                         f"{batch} rows")
+    if batch == 0:
+        return
+    from fastdl.cuda._device import to_host_array
+
+    require_labels(op, to_host_array(target), batch, classes)

@@ -1,11 +1,11 @@
 """The ``cpu`` backend: a thin adapter from ``fastdl.kernels`` to the C++ extension ``fastdl._core``.
 
-Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Families that have no C++
-kernel yet are served by the NumPy reference, and ``SERVED_BY`` says so for ``fastdl.show_config()``.
+Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every kernel runs in C++;
+``SERVED_BY`` is what ``fastdl.show_config()`` prints for each.
 """
 
 from fastdl import _core
-from fastdl import reference as _reference
+from fastdl.kernels import KERNEL_NAMES
 from fastdl._cpu_conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
 from fastdl._cpu_rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401
                              rnn_backward, rnn_forward)
@@ -53,9 +53,5 @@ def cross_entropy(logits, target, reduction):
     return _core.softmax_xent(logits, target, 1e-9, False, scale, scale)
 
 
-_NATIVE = ("matmul", "linear", "linear_backward", "activation", "activation_backward",
-           "softmax_cross_entropy", "cross_entropy", "conv2d", "conv2d_backward", "rnn_forward", "rnn_backward",
-           "lstm_forward", "lstm_backward", "gru_forward", "gru_backward")
-KERNELS = {name: globals()[name] for name in _reference.KERNELS}
-SERVED_BY = {name: "cpu (C++ _core)" if name in _NATIVE else "numpy reference (no C++ kernel yet)"
-             for name in KERNELS}
+KERNELS = {name: globals()[name] for name in KERNEL_NAMES}
+SERVED_BY = {name: "cpu (C++ _core)" for name in KERNELS}

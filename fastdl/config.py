@@ -1,5 +1,7 @@
 """Process-wide settings: the thread count of fastdl's own C++ loops and the default dtype."""
 
+import numbers
+
 import numpy as np
 
 DEFAULT_DTYPE = np.float32
@@ -15,11 +17,11 @@ def _core_or_none():
 
 def set_num_threads(n):
     """Use ``n`` threads in fastdl's C++ kernels (OMP_NUM_THREADS sets the default)."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"set_num_threads: n must be an int >= 1, got {n!r}")
     core = _core_or_none()
     if core is not None:
-        core.set_num_threads(n)
+        core.set_num_threads(int(n))
 
 
 def get_num_threads():

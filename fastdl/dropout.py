@@ -8,7 +8,7 @@ seed it from the layer's seed and ``Trainer.fit`` re-seeds it from fit's ``seed`
 
 import numpy as np
 
-from fastdl.base import Operation
+from fastdl.base import Operation, as_float
 
 
 class Dropout(Operation):
@@ -26,7 +26,7 @@ class Dropout(Operation):
         self.rng = np.random.default_rng(seed)
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        x = self.input_
+        x = as_float(self.input_)
         if inference:
             return x * np.asarray(self.keep_prob, dtype=x.dtype)
         self.mask = (self.rng.random(x.shape) < self.keep_prob).astype(x.dtype)

@@ -41,9 +41,10 @@ def _contiguous(op, *arrays, dtype=None):
             if name != "cuda":
                 raise TypeError(f"{op}: got a device array (it has __cuda_array_interface__) but the backend "
                                 f"is {name!r}; use fastdl.use_backend('cuda') or copy it to the host")
+            chk.require_c_contiguous_device(op, a)
             out.append(a)
         else:
-            out.append(np.ascontiguousarray(a, dtype=dtype))
+            out.append(np.asarray(a, dtype=dtype, order="C"))  # keeps 0-d arrays 0-d
     return out
 
 
@@ -193,7 +194,10 @@ def _check_target(op, logits, target):
     chk.require_array(op, "target", target)
     if len(chk.shape_of(target)) == 1:
         chk.common_float_dtype(op, logits=logits)
-        chk.require_labels(op, target, batch, classes)
+        if chk.is_device_array(target):
+            chk.require_device_labels(op, target, batch, classes)
+        else:
+            chk.require_labels(op, target, batch, classes)
         (logits,) = _contiguous(op, logits)
         (target,) = _contiguous(op, target, dtype=np.int64)
         return logits, target

@@ -131,10 +131,11 @@ class Trainer:
         best = self._best_model
         if best is None:
             return  # no evaluation of this run improved on an earlier fit's best: keep the current state
-        try:
-            vars(self.net).clear()
-            vars(self.net).update(vars(deepcopy(best)))
-        except TypeError:  # no __dict__: swap the object as the book did
+        if hasattr(self.net, "load_state_dict") and hasattr(best, "state_dict"):
+            # copy the best values INTO the live arrays: the caller's layer objects, the optimizer's
+            # view of the parameters and everything else keep their identity
+            self.net.load_state_dict(best.state_dict())
+        else:  # a lincoln-style network without state dicts: swap the object, as the book did
             self.net = deepcopy(best)
         setattr(self.optim, "net", self.net)
 

@@ -3,12 +3,8 @@
 Every combination of stride (1, 2, 3), padding ("same", "valid", 0, 1, 2), odd and even K, square and
 non-square images, C_in 1 and > 1, batch 1 and > 1, float32 and float64. Larger shapes cross the
 kernels' band plans (several bands per image, channel chunks for grad_x, recomputed band overlaps).
-1 and 2 threads must give identical bits. FASTDL_CORE_MODULE may name a development build of the
-extension (default fastdl._core).
+1 and 2 threads must give identical bits.
 """
-
-import importlib
-import os
 
 import numpy as np
 import pytest
@@ -16,15 +12,9 @@ import pytest
 from fastdl import reference
 from fastdl._conv_geometry import conv_padding
 
-_MODULE = os.environ.get("FASTDL_CORE_MODULE") or "fastdl._core"
-try:
-    _core = importlib.import_module(_MODULE)
-except ImportError:
-    pytest.skip(f"the C++ extension {_MODULE} is not built", allow_module_level=True)
-if not hasattr(_core, "conv2d"):
-    pytest.skip(f"{_MODULE} has no conv2d yet", allow_module_level=True)
+_core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
-from fastdl import _cpu_conv  # noqa: E402  (imports the same module)
+from fastdl import _cpu_conv  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 STRIDES = [1, 2, 3]

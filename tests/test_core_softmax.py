@@ -1,25 +1,13 @@
 """fastdl._core's fused softmax cross-entropy and vectorised activations against the NumPy reference,
 on every SIMD path this CPU can run (scalar, avx2, avx512, forced with force_vec_isa).
-
-The module is ``fastdl._core``; FASTDL_CORE_MODULE=<name> tests another build of the same bindings
-(e.g. a private development module on sys.path).
 """
-
-import importlib
-import os
 
 import numpy as np
 import pytest
 
 from fastdl.reference import activation, activation_backward, cross_entropy, softmax_cross_entropy
 
-_NAME = os.environ.get("FASTDL_CORE_MODULE", "fastdl._core")
-try:
-    core = importlib.import_module(_NAME)
-except ImportError:
-    core = None
-if core is None:
-    pytest.skip(f"{_NAME} is not built", allow_module_level=True)
+core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
 LOSS_TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-11, atol=1e-13)}

@@ -98,3 +98,20 @@ def test_read_only_inputs_are_fine():
     a = np.arange(6, dtype=np.float64).reshape(2, 3)
     a.setflags(write=False)
     np.testing.assert_allclose(kernels.matmul(a, a, trans_b=True), a @ a.T)
+
+
+def test_zero_dim_input_keeps_its_shape():
+    for name in ("numpy", "cpu") if fastdl.backend.cpu_available() else ("numpy",):
+        with fastdl.use_backend(name):
+            out = kernels.activation(np.array(2.0), "tanh")
+        assert out.shape == () and np.isclose(out, np.tanh(2.0))
+
+
+def test_set_num_threads_accepts_numpy_integers():
+    before = fastdl.get_num_threads()
+    try:
+        fastdl.set_num_threads(np.int64(1))
+    finally:
+        fastdl.set_num_threads(before)
+    with pytest.raises(ValueError):
+        fastdl.set_num_threads(True)

@@ -344,3 +344,10 @@ def test_cross_entropy_and_mse(rng):
     np.testing.assert_allclose(mse.backward(), 2 * (z - t) / 6, rtol=1e-12)
     with pytest.raises(AssertionError):
         mse.forward(z, t[:, :2])
+
+
+def test_dropout_inference_on_integer_input_scales_not_truncates():
+    from fastdl.dropout import Dropout
+
+    out = Dropout(0.5).forward(np.array([2, 4]), inference=True)
+    np.testing.assert_allclose(out, [1.0, 2.0])

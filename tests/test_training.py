@@ -198,3 +198,22 @@ def test_optimizer_update_rules_in_place():
     exp._decay_lr()
     exp._decay_lr()
     assert exp.lr == pytest.approx(0.05) and isinstance(exp.lr, float)
+
+
+def test_early_stopping_restores_the_best_weights_into_the_callers_layers():
+    """The restore copies the best values into the live arrays: the caller's layer objects and the
+    optimizer's parameters end up with the best model's weights (not a detached copy)."""
+    from fastdl.datasets import digits
+    from fastdl.demos import build_mlp
+    from fastdl.train import Trainer
+
+    X_train, y_train, X_test, y_test = digits()
+    net, optim = build_mlp()
+    first_layer = net.layers[0]
+    trainer = Trainer(net, optim)
+    trainer.fit(X_train, y_train, X_test, y_test, epochs=50, eval_every=10, batch_size=60, seed=20190119)
+    assert trainer.net is net and net.layers[0] is first_layer
+    first_w = first_layer.params[0]
+    assert first_w is first_layer.operations[0].param  # the op still shares the array the optimizer updates
+    assert trainer.best_epoch == 30  # this seed's loss rises at epoch 40, so the model of epoch 30 is restored
+    np.testing.assert_array_equal(first_layer.params[0], trainer._best_model.layers[0].params[0])

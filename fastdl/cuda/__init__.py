@@ -6,8 +6,13 @@ which case results are Numba device arrays and stay on the GPU. Importing this p
 without numba or a GPU; calling a kernel then raises RuntimeError('fastdl cuda backend: ...').
 
 Kernels launch on the default stream. Compiled kernels are cached per dtype and configuration,
-so only the first call of each variant pays the (about a second) compile.
+so only the first call of each variant pays the (about a second) compile. The kernels share device
+scratch buffers and launch-parameter buffers, so calls from several Python threads are serialised by
+one lock (``_serialised``).
 """
+
+import functools
+import threading
 
 from fastdl.cuda._compat import available, real_gpu, require, simulator
 from fastdl.cuda.activations import activation, activation_backward
@@ -16,6 +21,26 @@ from fastdl.cuda.matmul import linear, linear_backward, matmul
 from fastdl.cuda.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                              rnn_forward)
 from fastdl.cuda.softmax_xent import cross_entropy, softmax_cross_entropy
+
+_LOCK = threading.RLock()
+
+
+def _serialised(fn):
+    """``fn`` holding the backend's lock: the shared workspaces are not safe for concurrent calls."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with _LOCK:
+            return fn(*args, **kwargs)
+    return call
+
+
+activation, activation_backward = _serialised(activation), _serialised(activation_backward)
+matmul, linear, linear_backward = _serialised(matmul), _serialised(linear), _serialised(linear_backward)
+conv2d, conv2d_backward = _serialised(conv2d), _serialised(conv2d_backward)
+softmax_cross_entropy, cross_entropy = _serialised(softmax_cross_entropy), _serialised(cross_entropy)
+rnn_forward, rnn_backward = _serialised(rnn_forward), _serialised(rnn_backward)
+lstm_forward, lstm_backward = _serialised(lstm_forward), _serialised(lstm_backward)
+gru_forward, gru_backward = _serialised(gru_forward), _serialised(gru_backward)
 
 KERNELS = {
     "activation": activation,

@@ -41,6 +41,11 @@ def as_device(a):
     return cuda.as_cuda_array(a, sync=stream not in (None, 1, 2))
 
 
+def to_host_array(a):
+    """A NumPy copy of a device array (any __cuda_array_interface__ object)."""
+    return as_device(a).copy_to_host()
+
+
 class Io:
     """Converts inputs once and converts outputs back the way the inputs came in."""
 

@@ -131,7 +131,8 @@ class _SequenceLayer:
         for name, final in zip(self.STATES, finals):
             setattr(self, name, final.mean(axis=0, keepdims=True))
         self._h_flat = h_seq.reshape(batch * steps, self.hidden_size)
-        out = kernels.linear(self._h_flat, self.params["W_v"]["value"], self.params["B_v"]["value"])
+        out = kernels.linear(self._h_flat, as_float(self.params["W_v"]["value"], self.dtype),
+                             as_float(self.params["B_v"]["value"], self.dtype))
         self._out_flat = out
         self.input_ = x
         self.output = out.reshape(batch, steps, self.output_size)
@@ -141,7 +142,8 @@ class _SequenceLayer:
         """x_seq_out_grad (B, T, out) -> input gradient (B, T, in); adds into every ``'deriv'``."""
         assert_same_shape(self.output, x_seq_out_grad)
         grad = as_float(x_seq_out_grad, self.dtype).reshape(self._out_flat.shape)
-        dh, dW_v, dB_v = kernels.linear_backward(self._h_flat, self.params["W_v"]["value"], self._out_flat, grad)
+        w_v = as_float(self.params["W_v"]["value"], self.dtype)
+        dh, dW_v, dB_v = kernels.linear_backward(self._h_flat, w_v, self._out_flat, grad)
         _add(self.params["W_v"], dW_v)
         _add(self.params["B_v"], dB_v)
         grad_x, grad_w, grad_b = self._run_backward(dh.reshape(self.output.shape[:2] + (self.hidden_size,)))
