@@ -25,10 +25,11 @@ void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0
     copy_rows(h0, H, h_prev, S * H, B, H);             // h_prev[:, 0] = h0
     const int nt = step_threads(B, H, G);
     auto wh = scratch<T>(H * GH);  // (H, 4H), each thread's gate columns adjacent
-    group_gate_columns(w + s.F * GH, H, G, GH, nt, wh.get());
     auto zr = scratch<T>(B * GH);  // (B, 4H) = h_{t-1} @ wh, same column order
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
+        // only this thread's GEMM reads its columns of wh: it lays them out itself (into its own cache)
+        group_thread_columns(w + s.F * GH, H, G, GH, p, count, wh.get());
         for (index_t t = 0; t < S; ++t) {
             // zr[:, 4 j0 : 4 (j0 + n)] (B, 4n) = h_{t-1} (B, H) @ wh[:, 4 j0 : 4 (j0 + n)] (H, 4n)
             gemm<T>(B, G * u.n, H, h_prev + t * H, S * H, false, wh.get() + G * u.j0, GH, false, zr.get() + G * u.j0,
@@ -61,15 +62,20 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
     // -> grad_x (B, T, F), grad_h0 (B, H), grad_c0 (B, H), grad_w (F + H, 4H), grad_b (4H,)
     const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H;
     auto whT = scratch<T>(GH * H);  // (4H, H) = w[F:]^T, so dh = dz_t @ whT reads it unpacked
-    transpose(w + F * GH, H, GH, GH, whT.get());
     auto dz = scratch<T>(B * S * GH);  // (B, T, 4H) pre-activation gradients
     // grad_h0 carries dh_{t+1} (B, H) through the loop, grad_c0 carries dc_{t+1}
     std::memset(grad_h0, 0, static_cast<size_t>(B * H) * sizeof(T));
     if (grad_c_last) std::memcpy(grad_c0, grad_c_last, static_cast<size_t>(B * H) * sizeof(T));
     else std::memset(grad_c0, 0, static_cast<size_t>(B * H) * sizeof(T));
+    // grad_b is summed per step while dz_t is in cache: each column by the thread that owns its unit, steps
+    // T-1 .. 0 and rows in order, so the sum does not depend on the thread count.
+    std::memset(grad_b, 0, static_cast<size_t>(GH) * sizeof(T));
     const int nt = step_threads(B, H, G);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
+        // whT[:, j0 : j0 + n] (4H, n) = w[F + j0 : F + j0 + n]^T: only this thread's GEMM reads these columns,
+        // so each thread transposes its own (into its own cache) and no barrier is needed
+        transpose(w + (F + u.j0) * GH, u.n, GH, GH, whT.get() + u.j0, H);
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a;
             a.rows = B;
@@ -84,12 +90,14 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
             a.dh_next = {grad_h0 + u.j0, H};
             a.dc = {grad_c0 + u.j0, H};
             run_cell(Cell::lstm_backward, a);
+            for (index_t g = 0; g < G; ++g)  // grad_b[g H + j0 : g H + j0 + n] += dz_t[:, same columns].sum(0)
+                add_row_sums(dz.get() + t * GH + g * H + u.j0, S * GH, B, u.n, grad_b + g * H + u.j0);
             step_barrier();  // dz_t complete before the GEMM reads all its columns
             // dh_t[:, j0 : j0 + n] (B, n) = dz_t (B, 4H) @ whT[:, j0 : j0 + n] (4H, n)
             gemm<T>(B, u.n, GH, dz.get() + t * GH, S * GH, false, whT.get() + u.j0, H, false, grad_h0 + u.j0, H);
         }
     });
-    input_gradients(B * S, F, GH, x, w, dz.get(), grad_x, grad_w, grad_b);
+    input_gradients(B * S, F, GH, x, w, dz.get(), grad_x, grad_w, static_cast<T*>(nullptr));
     // grad_w[F:] (H, 4H) = h_prev (B*T, H)^T @ dz (B*T, 4H)
     gemm<T>(H, GH, B * S, h_prev, H, true, dz.get(), GH, false, grad_w + F * GH, GH);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "rnn.hpp"
+#include "rnn_memory.hpp"
 
 namespace py = pybind11;
 
@@ -18,6 +19,17 @@ namespace {
 
 template <typename T>
 using carray = py::array_t<T, py::array::c_style>;
+
+// An uninitialised C-contiguous array whose memory comes from the block cache (rnn_memory.hpp) and goes
+// back to it when the array is freed, so that repeated calls reuse the same pages.
+template <typename T>
+carray<T> output(const std::vector<index_t>& shape) {
+    index_t count = 1;
+    for (index_t d : shape) count *= d;
+    void* block = rnn_detail::acquire_block(static_cast<size_t>(std::max<index_t>(count, 1)) * sizeof(T));
+    py::capsule owner(block, [](void* p) { rnn_detail::release_block(p); });
+    return carray<T>(shape, static_cast<T*>(block), owner);
+}
 
 std::string shape_str(const std::vector<index_t>& shape) {
     std::string s = "(";
@@ -68,8 +80,11 @@ py::tuple lstm_forward(const carray<T>& x, const carray<T>& h0, const carray<T>&
     // x (B, T, F), h0, c0 (B, H), w (F + H, 4H), b (4H,) -> (h_seq (B, T, H), c_last (B, H), saved)
     const RnnShape s = check_inputs<T>("lstm_forward", x, h0, w, &b, 4);
     require_shape("lstm_forward", "c0", c0, {s.B, s.H});
-    carray<T> h_seq({s.B, s.T, s.H}), c_last({s.B, s.H});
-    carray<T> h_prev({s.B, s.T, s.H}), c_seq({s.B, s.T, s.H}), gates({s.B, s.T, 4 * s.H});
+    carray<T> h_seq = output<T>({s.B, s.T, s.H});
+    carray<T> c_last = output<T>({s.B, s.H});
+    carray<T> h_prev = output<T>({s.B, s.T, s.H});
+    carray<T> c_seq = output<T>({s.B, s.T, s.H});
+    carray<T> gates = output<T>({s.B, s.T, 4 * s.H});
     const T *px = x.data(), *ph = h0.data(), *pc = c0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *cl = c_last.mutable_data();
     T *hp = h_prev.mutable_data(), *cs = c_seq.mutable_data(), *gs = gates.mutable_data();
@@ -97,7 +112,11 @@ py::tuple lstm_backward(const carray<T>& grad_h_seq, const std::optional<carray<
     carray<T> h_prev = saved_array<T>(op, saved, "h_prev", {s.B, s.T, s.H});
     carray<T> c_seq = saved_array<T>(op, saved, "c_seq", {s.B, s.T, s.H});
     carray<T> gates = saved_array<T>(op, saved, "gates", {s.B, s.T, 4 * s.H});
-    carray<T> gx({s.B, s.T, s.F}), gh({s.B, s.H}), gc({s.B, s.H}), gw({s.F + s.H, 4 * s.H}), gb({4 * s.H});
+    carray<T> gx = output<T>({s.B, s.T, s.F});
+    carray<T> gh = output<T>({s.B, s.H});
+    carray<T> gc = output<T>({s.B, s.H});
+    carray<T> gw = output<T>({s.F + s.H, 4 * s.H});
+    carray<T> gb = output<T>({4 * s.H});
     const T *pg = grad_h_seq.data(), *pgc = grad_c_last ? grad_c_last->data() : nullptr;
     const T *px = x.data(), *pc0 = c0.data(), *pw = w.data();
     const T *php = h_prev.data(), *pcs = c_seq.data(), *pgs = gates.data();
@@ -117,7 +136,10 @@ template <typename T>
 py::tuple gru_forward(const carray<T>& x, const carray<T>& h0, const carray<T>& w, const carray<T>& b) {
     // x (B, T, F), h0 (B, H), w (F + H, 3H), b (3H,) -> (h_seq (B, T, H), saved)
     const RnnShape s = check_inputs<T>("gru_forward", x, h0, w, &b, 3);
-    carray<T> h_seq({s.B, s.T, s.H}), h_prev({s.B, s.T, s.H}), rh_seq({s.B, s.T, s.H}), gates({s.B, s.T, 3 * s.H});
+    carray<T> h_seq = output<T>({s.B, s.T, s.H});
+    carray<T> h_prev = output<T>({s.B, s.T, s.H});
+    carray<T> rh_seq = output<T>({s.B, s.T, s.H});
+    carray<T> gates = output<T>({s.B, s.T, 3 * s.H});
     const T *px = x.data(), *ph = h0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *hp = h_prev.mutable_data(), *rh = rh_seq.mutable_data(), *gs = gates.mutable_data();
     {
@@ -141,7 +163,10 @@ py::tuple gru_backward(const carray<T>& grad_h_seq, const py::dict& saved, const
     carray<T> h_prev = saved_array<T>(op, saved, "h_prev", {s.B, s.T, s.H});
     carray<T> rh_seq = saved_array<T>(op, saved, "rh_seq", {s.B, s.T, s.H});
     carray<T> gates = saved_array<T>(op, saved, "gates", {s.B, s.T, 3 * s.H});
-    carray<T> gx({s.B, s.T, s.F}), gh({s.B, s.H}), gw({s.F + s.H, 3 * s.H}), gb({3 * s.H});
+    carray<T> gx = output<T>({s.B, s.T, s.F});
+    carray<T> gh = output<T>({s.B, s.H});
+    carray<T> gw = output<T>({s.F + s.H, 3 * s.H});
+    carray<T> gb = output<T>({3 * s.H});
     const T *pg = grad_h_seq.data(), *px = x.data(), *pw = w.data();
     const T *php = h_prev.data(), *prh = rh_seq.data(), *pgs = gates.data();
     T *o1 = gx.mutable_data(), *o2 = gh.mutable_data(), *o3 = gw.mutable_data(), *o4 = gb.mutable_data();
@@ -159,7 +184,8 @@ template <typename T>
 py::tuple rnn_forward(const carray<T>& x, const carray<T>& h0, const carray<T>& w, const carray<T>& b) {
     // x (B, T, F), h0 (B, H), w (F + H, H), b (H,) -> (h_seq (B, T, H), saved)
     const RnnShape s = check_inputs<T>("rnn_forward", x, h0, w, &b, 1);
-    carray<T> h_seq({s.B, s.T, s.H}), h_prev({s.B, s.T, s.H});
+    carray<T> h_seq = output<T>({s.B, s.T, s.H});
+    carray<T> h_prev = output<T>({s.B, s.T, s.H});
     const T *px = x.data(), *ph = h0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *hp = h_prev.mutable_data();
     {
@@ -181,7 +207,10 @@ py::tuple rnn_backward(const carray<T>& grad_h_seq, const py::dict& saved, const
     require_shape(op, "grad_h_seq", grad_h_seq, {s.B, s.T, s.H});
     carray<T> h_prev = saved_array<T>(op, saved, "h_prev", {s.B, s.T, s.H});
     carray<T> h_seq = saved_array<T>(op, saved, "h_seq", {s.B, s.T, s.H});
-    carray<T> gx({s.B, s.T, s.F}), gh({s.B, s.H}), gw({s.F + s.H, s.H}), gb({s.H});
+    carray<T> gx = output<T>({s.B, s.T, s.F});
+    carray<T> gh = output<T>({s.B, s.H});
+    carray<T> gw = output<T>({s.F + s.H, s.H});
+    carray<T> gb = output<T>({s.H});
     const T *pg = grad_h_seq.data(), *px = x.data(), *pw = w.data(), *php = h_prev.data(), *phs = h_seq.data();
     T *o1 = gx.mutable_data(), *o2 = gh.mutable_data(), *o3 = gw.mutable_data(), *o4 = gb.mutable_data();
     {

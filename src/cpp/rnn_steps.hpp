@@ -1,5 +1,6 @@
-// rnn_steps.hpp — the shared machinery of rnn.cpp: scratch buffers, the split of the hidden units over
-// threads, the per-step parallel region, weight re-layouts, and the all-T input GEMMs of forward and backward.
+// rnn_steps.hpp — the shared machinery of rnn.cpp: scratch buffers (from the block cache), the split of the
+// hidden units over threads, the per-step parallel region, weight re-layouts, and the all-T input GEMMs of
+// forward and backward.
 #pragma once
 
 #include <cstring>
@@ -7,17 +8,19 @@
 
 #include "common.hpp"
 #include "gemm.hpp"
+#include "rnn_memory.hpp"
 
 namespace fastdl::rnn_detail {
 
-// An uninitialised scratch array of n elements (no zero-fill: most buffers are overwritten at once).
+// An uninitialised scratch array of n elements from the block cache (no zero-fill: most buffers are
+// overwritten at once; cached memory is reused across calls instead of being faulted in afresh).
 template <typename T>
-std::unique_ptr<T[]> scratch(index_t n) {
-    return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<index_t>(n, 1))]);
+PooledArray<T> scratch(index_t n) {
+    return pooled<T>(n);
 }
 
 template <typename T>
-std::unique_ptr<T[]> zeros(index_t n) {
+PooledArray<T> zeros(index_t n) {
     auto p = scratch<T>(n);
     std::memset(p.get(), 0, static_cast<size_t>(std::max<index_t>(n, 1)) * sizeof(T));
     return p;
@@ -63,28 +66,33 @@ inline void step_barrier() {
 #endif
 }
 
-// src is (rows, cols) with row stride ld -> dst (cols, rows), contiguous.
+// src is (rows, cols) with row stride ld -> dst (cols, rows) with row stride ld_dst (0: contiguous, rows).
 template <typename T>
-void transpose(const T* src, index_t rows, index_t cols, index_t ld, T* dst) {
+void transpose(const T* src, index_t rows, index_t cols, index_t ld, T* dst, index_t ld_dst = 0) {
     constexpr index_t kBlock = 32;
+    if (ld_dst == 0) ld_dst = rows;
     for (index_t r0 = 0; r0 < rows; r0 += kBlock)
         for (index_t c0 = 0; c0 < cols; c0 += kBlock)
             for (index_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
-                for (index_t r = r0; r < std::min(rows, r0 + kBlock); ++r) dst[c * rows + r] = src[r * ld + c];
+                for (index_t r = r0; r < std::min(rows, r0 + kBlock); ++r) dst[c * ld_dst + r] = src[r * ld + c];
 }
 
 // wh is (H, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (H, G*H) where thread p's
 // units [j0, j0 + n) of all G gates are adjacent: out[:, G*j0 + g*n + jj] = wh[:, g*H + j0 + jj]. Then one
 // GEMM per thread per step yields all the gates of its units, in the same order.
+// group_thread_columns does thread p's part only (out[:, G*j0 : G*(j0 + n)]), group_gate_columns all of it.
+template <typename T>
+void group_thread_columns(const T* wh, index_t H, index_t G, index_t ld, int p, int nt, T* out) {
+    const UnitRange u = unit_range(H, p, nt);
+    for (index_t k = 0; k < H; ++k)
+        for (index_t g = 0; g < G; ++g)
+            std::memcpy(out + k * G * H + G * u.j0 + g * u.n, wh + k * ld + g * H + u.j0,
+                        static_cast<size_t>(u.n) * sizeof(T));
+}
+
 template <typename T>
 void group_gate_columns(const T* wh, index_t H, index_t G, index_t ld, int nt, T* out) {
-    for (int p = 0; p < nt; ++p) {
-        const UnitRange u = unit_range(H, p, nt);
-        for (index_t k = 0; k < H; ++k)
-            for (index_t g = 0; g < G; ++g)
-                std::memcpy(out + k * G * H + G * u.j0 + g * u.n, wh + k * ld + g * H + u.j0,
-                            static_cast<size_t>(u.n) * sizeof(T));
-    }
+    for (int p = 0; p < nt; ++p) group_thread_columns(wh, H, G, ld, p, nt, out);
 }
 
 // src (B, H) with row stride ld_src -> dst (B, H) with row stride ld_dst
@@ -118,14 +126,22 @@ void column_sum(const T* dz, index_t rows, index_t n, T* grad_b) {
     }
 }
 
+// grad_b[0 : n] (n,) += dz.sum(0) for dz (rows, n) with row stride ld, summed row after row.
+template <typename T>
+void add_row_sums(const T* dz, index_t ld, index_t rows, index_t n, T* grad_b) {
+    for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < n; ++j) grad_b[j] += dz[i * ld + j];
+}
+
 // The all-T gradients of the input rows: dz (B*T, GH), x (B*T, F), w (F + H, GH) ->
-// grad_x (B*T, F) = dz @ w[:F]^T, grad_w[:F] (F, GH) = x^T @ dz, grad_b (GH,) = dz.sum(0).
+// grad_x (B*T, F) = dz @ w[:F]^T, grad_w[:F] (F, GH) = x^T @ dz, and grad_b (GH,) = dz.sum(0) unless
+// grad_b is null (a caller that summed dz inside its time loop).
 template <typename T>
 void input_gradients(index_t BT, index_t F, index_t GH, const T* x, const T* w, const T* dz, T* grad_x, T* grad_w,
                      T* grad_b) {
     gemm<T>(BT, F, GH, dz, GH, false, w, GH, true, grad_x, F);
     gemm<T>(F, GH, BT, x, F, true, dz, GH, false, grad_w, GH);
-    column_sum(dz, BT, GH, grad_b);
+    if (grad_b) column_sum(dz, BT, GH, grad_b);
 }
 
 }  // namespace fastdl::rnn_detail
