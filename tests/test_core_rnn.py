@@ -1,27 +1,17 @@
 """fastdl._core's recurrent kernels (RNN, LSTM, GRU forward and backward through time) against the NumPy
 reference, through the cpu adapter fastdl._cpu_rnn: both dtypes, shapes with 1s and primes (hidden sizes
 that split unevenly over threads), grad_c_last None and given, every SIMD path of the gate math, 1 vs 2
-threads bit-identical, shape errors. The module is ``fastdl._core``; FASTDL_CORE_MODULE=<name> tests
-another build of the same bindings (e.g. a private development module on sys.path).
+threads bit-identical, shape errors.
 """
-
-import importlib
-import os
 
 import numpy as np
 import pytest
 
 from fastdl import reference
 
-_NAME = os.environ.get("FASTDL_CORE_MODULE", "fastdl._core")
-try:
-    core = importlib.import_module(_NAME)
-except ImportError:
-    core = None
-if core is None or not hasattr(core, "lstm_forward"):
-    pytest.skip(f"{_NAME} is not built or has no recurrent kernels", allow_module_level=True)
+core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
-from fastdl import _cpu_rnn as cpu  # noqa: E402  (imports the same module)
+from fastdl import _cpu_rnn as cpu  # noqa: E402
 
 TOL = {np.float32: dict(rtol=3e-4, atol=3e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
