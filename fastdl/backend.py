@@ -34,13 +34,23 @@ def _load_numpy():
     return importlib.import_module("fastdl.reference")
 
 
+def _source_checkout_hint():
+    """A hint when fastdl is imported from an unbuilt source checkout (e.g. `python -m` in the repo)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    if os.path.exists(os.path.join(package, os.pardir, "CMakeLists.txt")):
+        return (f" fastdl was imported from the source checkout {os.path.dirname(package)}, which holds no "
+                "compiled extension: run from another directory, use the `fastdl` command, or install "
+                "in editable mode (pip install --no-build-isolation -e .).")
+    return " Reinstall fastdl with `pip install .` from a source checkout."
+
+
 def _load_cpu():
     try:
         return importlib.import_module("fastdl._cpu")
     except ImportError as exc:
         raise RuntimeError(
-            "fastdl backend 'cpu' needs the compiled extension fastdl._core, which failed to import "
-            f"({exc}). Reinstall fastdl with `pip install .` from a source checkout."
+            f"fastdl backend 'cpu' needs the compiled extension fastdl._core, which failed to import ({exc})."
+            + _source_checkout_hint()
         ) from exc
 
 
@@ -79,8 +89,8 @@ def _resolve_auto():
         return "cuda"
     if cpu_available():
         return "cpu"
-    warnings.warn("fastdl: neither a GPU nor the C++ extension is available; using the slow numpy backend",
-                  RuntimeWarning, stacklevel=3)
+    warnings.warn("fastdl: neither a GPU nor the C++ extension is available; using the slow numpy backend."
+                  + _source_checkout_hint(), RuntimeWarning, stacklevel=3)
     return "numpy"
 
 
