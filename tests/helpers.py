@@ -77,3 +77,17 @@ def check_sequence_op(family, args, grads, backend, dtype=np.float64):
 
 def random(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
+
+
+def numerical_grad(f, arr, h=1e-6):
+    """Central differences of the scalar f() w.r.t. every element of arr (perturbed in place)."""
+    g = np.zeros_like(arr)
+    for idx in np.ndindex(arr.shape):
+        v = arr[idx]
+        arr[idx] = v + h
+        fp = f()
+        arr[idx] = v - h
+        fm = f()
+        arr[idx] = v
+        g[idx] = (fp - fm) / (2 * h)
+    return g

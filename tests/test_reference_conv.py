@@ -8,6 +8,7 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import numerical_grad
 
 from fastdl._conv_geometry import conv_output_size, conv_padding
 from fastdl.reference import conv2d, conv2d_backward
@@ -78,20 +79,6 @@ def loop_conv2d_backward(x, w, gy, stride, padding):
                                 gxpad[b, c, i * stride + p, j * stride + q] += g * float(w[c, o, p, q])
                                 gw[c, o, p, q] += g * xpad[b, c, i * stride + p, j * stride + q]
     return gxpad[:, :, before:before + H, before:before + W], gw
-
-
-def numerical_grad(f, arr, h=1e-6):
-    """Central differences of the scalar f() w.r.t. every element of arr (perturbed in place)."""
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        v = arr[idx]
-        arr[idx] = v + h
-        fp = f()
-        arr[idx] = v - h
-        fm = f()
-        arr[idx] = v
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def make(case, dtype, seed=0):

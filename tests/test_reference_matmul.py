@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import numerical_grad
 
 from fastdl.reference import (KERNELS, activation, activation_backward, linear, linear_backward,
                               matmul)
@@ -14,20 +15,6 @@ from fastdl.reference import (KERNELS, activation, activation_backward, linear, 
 ACTS = ["linear", "sigmoid", "tanh", "relu"]
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
-
-
-def numerical_grad(f, arr, h=1e-6):
-    """Central differences of the scalar f() w.r.t. every element of arr (perturbed in place)."""
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        v = arr[idx]
-        arr[idx] = v + h
-        fp = f()
-        arr[idx] = v - h
-        fm = f()
-        arr[idx] = v
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def act_scalar(v, name):

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import numerical_grad
 
 from fastdl.reference import (gru_backward, gru_forward, lstm_backward, lstm_forward,
                               rnn_backward, rnn_forward)
@@ -83,19 +84,6 @@ def loop_gru(x, h0, w, b):
             h = [u[j] * h[j] + (1 - u[j]) * nn[j] for j in range(H)]
             out[n, t] = h
     return out
-
-
-def numerical_grad(f, arr, h=1e-6):
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        v = arr[idx]
-        arr[idx] = v + h
-        fp = f()
-        arr[idx] = v - h
-        fm = f()
-        arr[idx] = v
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def make(case, gates, dtype, seed=0, with_c=False):

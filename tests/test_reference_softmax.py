@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import numerical_grad
 
 from fastdl.reference import cross_entropy, softmax_cross_entropy
 
@@ -47,19 +48,6 @@ def loop_ce(logits, y):
             total -= float(y[n, k]) * math.log(p[k])
             grad[n, k] = (p[k] - float(y[n, k])) / B
     return total / B, grad
-
-
-def numerical_grad(f, arr, h=1e-6):
-    g = np.zeros_like(arr)
-    for idx in np.ndindex(arr.shape):
-        v = arr[idx]
-        arr[idx] = v + h
-        fp = f()
-        arr[idx] = v - h
-        fm = f()
-        arr[idx] = v
-        g[idx] = (fp - fm) / (2 * h)
-    return g
 
 
 def make(shape, dtype, seed=0, scale=2.0):
