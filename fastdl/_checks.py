@@ -18,19 +18,23 @@ MAX_INT = 2**31 - 1  # strides and paddings must fit the C++ kernels' int indice
 
 
 def is_device_array(a):
-    return hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray)
+    """A GPU array: anything exposing ``__cuda_array_interface__`` (CuPy, PyTorch, Numba), or a Numba
+    device array of the CUDA simulator (which has ``copy_to_host`` but no interface)."""
+    if isinstance(a, np.ndarray):
+        return False
+    return hasattr(a, "__cuda_array_interface__") or hasattr(a, "copy_to_host")
 
 
 def shape_of(a):
-    if is_device_array(a):
+    if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
         return tuple(a.__cuda_array_interface__["shape"])
-    return a.shape
+    return tuple(a.shape)
 
 
 def dtype_of(a):
-    if is_device_array(a):
+    if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
         return np.dtype(a.__cuda_array_interface__["typestr"])
-    return a.dtype
+    return np.dtype(a.dtype)
 
 
 def require_array(op, name, a):
@@ -121,11 +125,12 @@ def require_labels(op, target, batch, classes):
 def require_c_contiguous_device(op, a):
     """Device arrays are used in place, so they must already be C-contiguous (fastdl never copies on the
     device behind the caller's back); a Fortran-order or strided view raises."""
-    cai = a.__cuda_array_interface__
-    strides, shape = cai.get("strides"), tuple(cai["shape"])
+    shape = shape_of(a)
+    cai = getattr(a, "__cuda_array_interface__", None)
+    strides = cai.get("strides") if cai is not None else tuple(a.strides)
     if strides is None:
         return
-    itemsize = np.dtype(cai["typestr"]).itemsize
+    itemsize = dtype_of(a).itemsize
     expected, step = [], itemsize
     for extent in reversed(shape):
         expected.append(step)

@@ -7,13 +7,6 @@ saved (``h_prev``: the state entering each step; the activated gates; LSTM ``c_s
 """
 
 from fastdl import _core
-from fastdl import reference as _reference
-
-
-def _empty(h0):
-    # The C++ sequence kernels need B, H >= 1; an empty batch (or state) is answered by the reference,
-    # whose results are trivially empty arrays and zero gradients.
-    return h0.shape[0] == 0 or h0.shape[1] == 0
 
 
 def _inputs(x, h0, w, **extra):
@@ -25,8 +18,6 @@ def _inputs(x, h0, w, **extra):
 
 def rnn_forward(x, h0, w, b):
     """Returns (h_seq, cache). x (B, T, F), h0 (B, H), w (F + H, H), b (H,) -> h_seq (B, T, H)."""
-    if _empty(h0):
-        return _reference.rnn_forward(x, h0, w, b)
     h_seq, saved = _core.rnn_forward(x, h0, w, b)
     cache = _inputs(x, h0, w)
     cache.update(saved)
@@ -35,16 +26,12 @@ def rnn_forward(x, h0, w, b):
 
 def rnn_backward(grad_h_seq, cache):
     """Returns (grad_x, grad_h0, grad_w, grad_b)."""
-    if _empty(cache["h0"]):
-        return _reference.rnn_backward(grad_h_seq, cache)
     saved = {k: cache[k] for k in ("h_prev", "h_seq")}
     return _core.rnn_backward(grad_h_seq, saved, cache["x"], cache["h0"], cache["w"])
 
 
 def lstm_forward(x, h0, c0, w, b):
     """Returns (h_seq, c_last, cache). w (F + H, 4H), gate blocks f, i, g, o."""
-    if _empty(h0):
-        return _reference.lstm_forward(x, h0, c0, w, b)
     h_seq, c_last, saved = _core.lstm_forward(x, h0, c0, w, b)
     cache = _inputs(x, h0, w, c0=c0)
     cache.update(saved)
@@ -53,16 +40,12 @@ def lstm_forward(x, h0, c0, w, b):
 
 def lstm_backward(grad_h_seq, cache, grad_c_last=None):
     """Returns (grad_x, grad_h0, grad_c0, grad_w, grad_b)."""
-    if _empty(cache["h0"]):
-        return _reference.lstm_backward(grad_h_seq, cache, grad_c_last)
     saved = {k: cache[k] for k in ("h_prev", "c_seq", "gates")}
     return _core.lstm_backward(grad_h_seq, grad_c_last, saved, cache["x"], cache["h0"], cache["c0"], cache["w"])
 
 
 def gru_forward(x, h0, w, b):
     """Returns (h_seq, cache). w (F + H, 3H), blocks r, u, n."""
-    if _empty(h0):
-        return _reference.gru_forward(x, h0, w, b)
     h_seq, saved = _core.gru_forward(x, h0, w, b)
     cache = _inputs(x, h0, w)
     cache.update(saved)
@@ -71,8 +54,6 @@ def gru_forward(x, h0, w, b):
 
 def gru_backward(grad_h_seq, cache):
     """Returns (grad_x, grad_h0, grad_w, grad_b)."""
-    if _empty(cache["h0"]):
-        return _reference.gru_backward(grad_h_seq, cache)
     saved = {k: cache[k] for k in ("h_prev", "rh_seq", "gates")}
     return _core.gru_backward(grad_h_seq, saved, cache["x"], cache["h0"], cache["w"])
 

@@ -245,6 +245,8 @@ def _check_sequence(op, x, h0, w, b, gates, c0=None):
     hidden = chk.shape_of(h0)[1]
     if steps < 1:
         raise ValueError(f"{op}: x is {chk.shape_of(x)}; the sequence needs at least one time step")
+    if hidden < 1:
+        raise ValueError(f"{op}: h0 is {chk.shape_of(h0)}; the hidden size h0.shape[1] must be >= 1")
     if chk.shape_of(h0)[0] != batch:
         raise ValueError(f"{op}: h0 is {chk.shape_of(h0)} but x is {chk.shape_of(x)}; need h0.shape[0] == x.shape[0]")
     chk.require_shape(op, "w", w, (features + hidden, gates * hidden),

@@ -15,20 +15,10 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from fastdl.dropout import Dropout
+from fastdl._progress import progress_bar
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import Optimizer
 from fastdl.utils.np_utils import ShapeMismatchError, permute_data
-
-
-def _make_bar(total: int, enabled: bool):
-    """A tqdm bar over the epochs, or None (progress off or tqdm missing)."""
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="epochs", unit="epoch")
 
 
 class Trainer:
@@ -66,7 +56,7 @@ class Trainer:
                 self.optim.first = True
         self._seed_dropout(dropout_seq)
 
-        bar = _make_bar(epochs, progress)
+        bar = progress_bar(epochs, progress, "epochs", "epoch")
         log = print if bar is None else bar.write
         batch_loss = float("nan")
         try:

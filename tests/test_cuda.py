@@ -180,3 +180,27 @@ def test_lstm_split_k_partials(rng, monkeypatch):
     w, b = random(rng, (8, 20), np.float64) * 0.5, random(rng, (20,), np.float64)
     check_sequence_op("lstm", (x, h0, c0, w, b), [random(rng, (2, 3, 5), np.float64),
                                                    random(rng, (2, 5), np.float64)], "cuda")
+
+
+def test_device_arrays_through_the_public_kernel_api(rng):
+    """fastdl.kernels takes device arrays on the cuda backend, checks them like host arrays (shape,
+    dtype, contiguity, label dtype and range) and keeps the results on the device."""
+    import fastdl
+    from fastdl import kernels
+    cuda = _compat.cuda
+    a, b = random(rng, (6, 5), np.float32), random(rng, (5, 4), np.float32)
+    with fastdl.use_backend("cuda"):
+        c = kernels.matmul(cuda.to_device(a), cuda.to_device(b))
+        assert hasattr(c, "copy_to_host")
+        np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-6)
+        with pytest.raises(ValueError, match="matmul: inner dimensions differ"):
+            kernels.matmul(cuda.to_device(a), cuda.to_device(a))
+        with pytest.raises(TypeError, match="strides"):
+            kernels.matmul(cuda.to_device(np.asfortranarray(a)), cuda.to_device(b))
+        logits = cuda.to_device(random(rng, (3, 7), np.float32))
+        with pytest.raises(TypeError, match="int64"):
+            kernels.cross_entropy(logits, cuda.to_device(np.array([1, 2, 3], np.int32)))
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 7\)"):
+            kernels.cross_entropy(logits, cuda.to_device(np.array([1, 2, 7], np.int64)))
+    with fastdl.use_backend("numpy"), pytest.raises(TypeError, match="device array"):
+        kernels.matmul(cuda.to_device(a), b)

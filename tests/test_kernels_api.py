@@ -88,6 +88,8 @@ def test_cuda_request_without_gpu_or_simulator_is_clear():
     (lambda: kernels.softmax_cross_entropy(np.ones((2, 3)), np.array([0.0, 1.0])), TypeError, r"integer"),
     (lambda: kernels.lstm_forward(np.ones((2, 3, 4)), np.ones((2, 5)), np.ones((2, 5)), np.ones((9, 19)),
                                   np.ones(20)), ValueError, r"lstm_forward: argument w"),
+    (lambda: kernels.rnn_forward(np.ones((2, 3, 4)), np.ones((2, 0)), np.ones((4, 0)), np.ones(0)), ValueError,
+     r"rnn_forward: h0 is \(2, 0\); the hidden size"),
 ])
 def test_bad_input_is_a_clear_error(call, exc, pattern):
     with pytest.raises(exc, match=pattern):

@@ -5,6 +5,7 @@ import copy
 
 import numpy as np
 import pytest
+from helpers import numerical_grad
 
 from fastdl.activations import Linear, ReLU, Sigmoid, Tanh
 from fastdl.base import Operation
@@ -19,22 +20,6 @@ ACTS = {Linear: lambda z: z, Sigmoid: lambda z: 1 / (1 + np.exp(-z)), Tanh: np.t
         ReLU: lambda z: np.maximum(z, 0)}
 
 
-def numeric_grad(f, a, eps=1e-6):
-    """Central differences of the scalar f() with respect to every entry of a (changed in place)."""
-    g = np.zeros_like(a)
-    it = np.nditer(a, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = a[i]
-        a[i] = old + eps
-        hi = f()
-        a[i] = old - eps
-        lo = f()
-        a[i] = old
-        g[i] = (hi - lo) / (2 * eps)
-    return g
-
-
 def check_layer_grads(layer, x, rng, atol=1e-6):
     """Analytic input and parameter gradients of sum(R * layer(x)) against finite differences."""
     out = layer.forward(x)
@@ -42,7 +27,7 @@ def check_layer_grads(layer, x, rng, atol=1e-6):
     grad_x = layer.backward(R.copy())
     analytic = [grad_x] + [g.copy() for g in layer.param_grads]
     f = lambda: float(np.sum(R * layer.forward(x)))  # noqa: E731  (params change in place)
-    for a, num in zip(analytic, [numeric_grad(f, x)] + [numeric_grad(f, p) for p in layer.params]):
+    for a, num in zip(analytic, [numerical_grad(f, x)] + [numerical_grad(f, p) for p in layer.params]):
         np.testing.assert_allclose(a, num, rtol=1e-5, atol=atol)
 
 
@@ -73,7 +58,7 @@ def test_activation_forward_backward(cls, rng):
     g = rng.normal(size=x.shape)
     grad = op.backward(g)
     f = lambda: float(np.sum(g * cls().forward(x)))  # noqa: E731
-    np.testing.assert_allclose(grad, numeric_grad(f, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(grad, numerical_grad(f, x), rtol=1e-5, atol=1e-7)
     if cls is ReLU:
         assert grad[0, 0] == 0.0 and np.array_equal(grad, g * (x > 0))
 
@@ -242,8 +227,8 @@ def test_conv_op_matches_loops_and_finite_differences(rng):
     R = rng.normal(size=y.shape)
     gx = op.backward(R)
     f = lambda: float(np.sum(R * Conv2D_Op(W).forward(x)))  # noqa: E731
-    np.testing.assert_allclose(gx, numeric_grad(f, x), rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(op.param_grad, numeric_grad(f, W), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gx, numerical_grad(f, x), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(op.param_grad, numerical_grad(f, W), rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("stride,padding,K,hw", [(2, "same", 3, (6, 5)), (1, "valid", 2, (4, 6)), (2, 1, 4, (7, 7))])

@@ -14,6 +14,7 @@ one lock (``_serialised``).
 import functools
 import threading
 
+from fastdl.kernels import KERNEL_NAMES
 from fastdl.cuda._compat import available, real_gpu, require, simulator
 from fastdl.cuda.activations import activation, activation_backward
 from fastdl.cuda.conv import conv2d, conv2d_backward
@@ -42,22 +43,6 @@ rnn_forward, rnn_backward = _serialised(rnn_forward), _serialised(rnn_backward)
 lstm_forward, lstm_backward = _serialised(lstm_forward), _serialised(lstm_backward)
 gru_forward, gru_backward = _serialised(gru_forward), _serialised(gru_backward)
 
-KERNELS = {
-    "activation": activation,
-    "activation_backward": activation_backward,
-    "matmul": matmul,
-    "linear": linear,
-    "linear_backward": linear_backward,
-    "conv2d": conv2d,
-    "conv2d_backward": conv2d_backward,
-    "softmax_cross_entropy": softmax_cross_entropy,
-    "cross_entropy": cross_entropy,
-    "rnn_forward": rnn_forward,
-    "rnn_backward": rnn_backward,
-    "lstm_forward": lstm_forward,
-    "lstm_backward": lstm_backward,
-    "gru_forward": gru_forward,
-    "gru_backward": gru_backward,
-}
+KERNELS = {name: globals()[name] for name in KERNEL_NAMES}
 
 __all__ = list(KERNELS) + ["KERNELS", "available", "real_gpu", "require", "simulator"]

@@ -18,14 +18,8 @@ import weakref
 
 import numpy as np
 
+from fastdl._checks import is_device_array as is_device  # one definition for the whole package
 from fastdl.cuda._compat import cuda, require, simulator
-
-
-def is_device(a):
-    """A device array: Numba's (also the simulator's) or any __cuda_array_interface__ object."""
-    if isinstance(a, np.ndarray):
-        return False
-    return hasattr(a, "__cuda_array_interface__") or hasattr(a, "copy_to_host")
 
 
 def as_device(a):

@@ -10,23 +10,8 @@ from .matmul import linear, linear_backward, matmul
 from .rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                   rnn_forward)
 from .softmax_xent import cross_entropy, softmax_cross_entropy
+from fastdl.kernels import KERNEL_NAMES
 
-KERNELS = {
-    "activation": activation,
-    "activation_backward": activation_backward,
-    "matmul": matmul,
-    "linear": linear,
-    "linear_backward": linear_backward,
-    "conv2d": conv2d,
-    "conv2d_backward": conv2d_backward,
-    "softmax_cross_entropy": softmax_cross_entropy,
-    "cross_entropy": cross_entropy,
-    "rnn_forward": rnn_forward,
-    "rnn_backward": rnn_backward,
-    "lstm_forward": lstm_forward,
-    "lstm_backward": lstm_backward,
-    "gru_forward": gru_forward,
-    "gru_backward": gru_backward,
-}
+KERNELS = {name: globals()[name] for name in KERNEL_NAMES}
 
 __all__ = sorted(KERNELS) + ["KERNELS"]

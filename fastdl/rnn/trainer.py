@@ -20,6 +20,7 @@ from typing import List, Optional
 import numpy as np
 
 from fastdl import datasets
+from fastdl._progress import progress_bar
 from fastdl.rnn.model import RNNModel
 from fastdl.rnn.optimizers import RNNOptimizer
 
@@ -43,16 +44,6 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max()
     e = np.exp(z)
     return e / e.sum()
-
-
-def _make_bar(total: int, enabled: bool):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="iterations", unit="it")
 
 
 class RNNTrainer:
@@ -139,7 +130,7 @@ class RNNTrainer:
         """
         moving_average = deque(self.loss_history[-MOVING_AVERAGE:], maxlen=MOVING_AVERAGE)
         losses: List[float] = []
-        bar = _make_bar(num_iterations, progress)
+        bar = progress_bar(num_iterations, progress, "iterations", "it")
         log = print if bar is None else bar.write
         try:
             for _ in range(num_iterations):

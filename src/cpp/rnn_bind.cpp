@@ -51,8 +51,8 @@ RnnShape check_inputs(const char* op, const carray<T>& x, const carray<T>& h0, c
     require(x.ndim() == 3, std::string(op) + ": x must be (B, T, F), got " + shape_str(shape_of(x)));
     require(h0.ndim() == 2, std::string(op) + ": h0 must be (B, H), got " + shape_str(shape_of(h0)));
     RnnShape s{x.shape(0), x.shape(1), x.shape(2), h0.shape(1)};
-    require(s.B >= 1 && s.T >= 1 && s.H >= 1, std::string(op) + ": B, T and H must be >= 1, got x " +
-                                                  shape_str(shape_of(x)) + ", h0 " + shape_str(shape_of(h0)));
+    require(s.T >= 1 && s.H >= 1, std::string(op) + ": T and H must be >= 1, got x " + shape_str(shape_of(x)) +
+                                      ", h0 " + shape_str(shape_of(h0)));
     require_shape(op, "h0", h0, {s.B, s.H});
     require_shape(op, "w", w, {s.F + s.H, G * s.H});
     if (b) require_shape(op, "b", *b, {G * s.H});
