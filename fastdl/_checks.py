@@ -105,6 +105,29 @@ def require_padding(op, padding):
                          f"got {type(padding).__name__} {padding!r}")
 
 
+def require_probability(op, name, p):
+    """A real number in (0, 1]."""
+    if not isinstance(p, numbers.Real) or isinstance(p, (bool, np.bool_)):
+        raise TypeError(f"{op}: {name} must be a float in (0, 1], got {type(p).__name__} {p!r}")
+    if not 0.0 < float(p) <= 1.0:
+        raise ValueError(f"{op}: {name} must lie in (0, 1] (the probability of KEEPING a unit), got {p!r}")
+
+
+def require_seed(op, seed):
+    """An int in [0, 2**64)."""
+    if not _is_int(seed) or not 0 <= seed < 2**64:
+        raise ValueError(f"{op}: seed must be an int in [0, 2**64), got {type(seed).__name__} {seed!r}")
+
+
+def require_bool_mask(op, mask, shape):
+    """A bool array of ``shape`` (the mask that ``dropout`` returned)."""
+    require_array(op, "mask", mask)
+    if dtype_of(mask) != np.dtype(bool):
+        raise TypeError(f"{op}: argument mask must be the bool mask that dropout returned, got dtype "
+                        f"{dtype_of(mask)}")
+    require_shape(op, "mask", mask, shape, "it must match grad_y")
+
+
 def require_labels(op, target, batch, classes):
     """Integer class labels ``(B,)`` in ``[0, classes)``."""
     dt = dtype_of(target)

@@ -42,3 +42,9 @@ def force_gemm_kernel(name: str) -> None:
 
 def cpu_features() -> dict[str, bool]:
     """CPU features that pick the GEMM kernel, e.g. {'avx2': True, 'fma': True, 'avx512f': True}."""
+
+def dropout_forward(x: npt.NDArray[_F], key: int, threshold: int) -> Tuple[npt.NDArray[_F], npt.NDArray[np.bool_]]:
+    """(y, mask): element i kept when the counter hash of (i, key) >> 8 < threshold; y = x where kept, else 0."""
+
+def dropout_backward(grad_y: npt.NDArray[_F], mask: npt.NDArray[np.bool_]) -> npt.NDArray[_F]:
+    """grad_y where mask, else 0."""

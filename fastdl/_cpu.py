@@ -36,6 +36,16 @@ def activation_backward(y, grad_y, name):
     return _core.activation_backward(y, grad_y, name)
 
 
+def dropout(x, key, threshold):
+    # x is any shape -> (y like x, mask bool like x)
+    return _core.dropout_forward(x, key, threshold)
+
+
+def dropout_backward(grad_y, mask):
+    # grad_y is any shape, mask bool of that shape -> grad_x like grad_y
+    return _core.dropout_backward(grad_y, mask)
+
+
 def _scale(logits, reduction):
     # loss and gradient factor: 1/B for "mean", 1 for "sum"
     return 1.0 / max(logits.shape[0], 1) if reduction == "mean" else 1.0

@@ -1,13 +1,17 @@
 """``Dropout`` (lincoln ``dropout.py``, L2019): the book's convention, kept.
 
 ``keep_prob`` is the probability of KEEPING a unit. Training multiplies by a 0/1 mask (no
-``1/keep_prob`` rescaling); inference multiplies by ``keep_prob`` instead. Masks come from the
-operation's own ``numpy.random.Generator`` (``seed``), never from the global NumPy RNG; the layers
-seed it from the layer's seed and ``Trainer.fit`` re-seeds it from fit's ``seed``.
+``1/keep_prob`` rescaling); inference multiplies by ``keep_prob`` instead. Training runs the
+``kernels.dropout`` / ``dropout_backward`` kernels: each forward draws one 64-bit key from the
+operation's own ``numpy.random.Generator`` (``seed``, never the global NumPy RNG) and the mask is a
+counter hash of that key, so a seed gives the same masks on every backend. The layers seed the
+generator from the layer's seed and ``Trainer.fit`` re-seeds it from fit's ``seed``. ``mask`` is a
+bool array.
 """
 
 import numpy as np
 
+from fastdl import kernels
 from fastdl.base import Operation, as_float
 
 
@@ -29,8 +33,9 @@ class Dropout(Operation):
         x = as_float(self.input_)
         if inference:
             return x * np.asarray(self.keep_prob, dtype=x.dtype)
-        self.mask = (self.rng.random(x.shape) < self.keep_prob).astype(x.dtype)
-        return x * self.mask
+        key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
+        y, self.mask = kernels.dropout(x, self.keep_prob, key)
+        return y
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
-        return output_grad * self.mask.astype(np.result_type(output_grad), copy=False)
+        return kernels.dropout_backward(as_float(output_grad, self.output.dtype), self.mask)

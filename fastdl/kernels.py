@@ -19,7 +19,8 @@ from fastdl._conv_geometry import conv_output_size, conv_padding
 __all__ = [
     "activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
     "conv2d_backward", "softmax_cross_entropy", "cross_entropy", "rnn_forward", "rnn_backward",
-    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "KERNEL_NAMES",
+    "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "dropout", "dropout_backward",
+    "KERNEL_NAMES",
 ]
 
 KERNEL_NAMES = tuple(n for n in __all__ if n != "KERNEL_NAMES")
@@ -72,6 +73,39 @@ def activation_backward(y, grad_y, name):
     chk.require_shape(op, "grad_y", grad_y, chk.shape_of(y), "it must match y")
     y, grad_y = _contiguous(op, y, grad_y)
     return _impl(op)(y, grad_y, name)
+
+
+# ----------------------------------------------------------------------------------------------
+# dropout
+# ----------------------------------------------------------------------------------------------
+
+DROPOUT_BITS = 24  # the keep test compares 24 hashed bits with round(keep_prob * 2**24)
+
+
+def dropout(x, keep_prob, seed):
+    """The book's dropout (no rescaling): returns ``(y, mask)``, ``mask`` a bool array of x's shape
+    that keeps each element with probability ``keep_prob``, and ``y = x * mask``.
+
+    The mask is a pure function of ``(seed, x.shape, keep_prob)``: a counter-based hash of each
+    element's flat index (``src/cpp/dropout_hash.hpp``), the same on every backend and thread count.
+    ``seed`` is an int in [0, 2**64); draw a new one for every call to get fresh masks.
+    """
+    op = "dropout"
+    chk.common_float_dtype(op, x=x)
+    chk.require_probability(op, "keep_prob", keep_prob)
+    chk.require_seed(op, seed)
+    (x,) = _contiguous(op, x)
+    threshold = int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
+    return _impl(op)(x, int(seed), threshold)
+
+
+def dropout_backward(grad_y, mask):
+    """Input gradient of ``dropout``: ``grad_y`` where ``mask`` is True, else 0."""
+    op = "dropout_backward"
+    chk.common_float_dtype(op, grad_y=grad_y)
+    chk.require_bool_mask(op, mask, chk.shape_of(grad_y))
+    grad_y, mask = _contiguous(op, grad_y, mask)
+    return _impl(op)(grad_y, mask)
 
 
 # ----------------------------------------------------------------------------------------------

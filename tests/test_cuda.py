@@ -10,8 +10,10 @@ import sys
 import numpy as np
 import pytest
 
+import fastdl
+from fastdl import kernels
 from fastdl.cuda import _compat
-from helpers import check_op, check_sequence_op, random
+from helpers import check_op, check_sequence_op, random, to_host
 
 pytestmark = pytest.mark.skipif(
     not _compat.available(),
@@ -148,7 +150,7 @@ def test_clear_error_without_numba_or_gpu(monkeypatch):
 def test_import_without_numba():
     code = ("import sys; sys.modules['numba'] = None\n"
             "import fastdl.cuda as c\n"
-            "assert not c.available() and not c.real_gpu() and len(c.KERNELS) == 15\n"
+            "assert not c.available() and not c.real_gpu() and len(c.KERNELS) == 17\n"
             "try:\n    c.matmul(None, None)\nexcept RuntimeError as e:\n    print(e)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -185,8 +187,6 @@ def test_lstm_split_k_partials(rng, monkeypatch):
 def test_device_arrays_through_the_public_kernel_api(rng):
     """fastdl.kernels takes device arrays on the cuda backend, checks them like host arrays (shape,
     dtype, contiguity, label dtype and range) and keeps the results on the device."""
-    import fastdl
-    from fastdl import kernels
     cuda = _compat.cuda
     a, b = random(rng, (6, 5), np.float32), random(rng, (5, 4), np.float32)
     with fastdl.use_backend("cuda"):
@@ -204,3 +204,17 @@ def test_device_arrays_through_the_public_kernel_api(rng):
             kernels.cross_entropy(logits, cuda.to_device(np.array([1, 2, 7], np.int64)))
     with fastdl.use_backend("numpy"), pytest.raises(TypeError, match="device array"):
         kernels.matmul(cuda.to_device(a), b)
+
+
+@pytest.mark.parametrize("shape", [(1,), (3, 61), (2, 5, 7)])
+def test_dropout(rng, dtype, shape):
+    """The counter-hashed mask: bit for bit the reference's, and the gradient through it."""
+    x = random(rng, shape, dtype)
+    outs = {}
+    for backend in ("numpy", "cuda"):
+        with fastdl.use_backend(backend):
+            y, mask = (to_host(a) for a in kernels.dropout(x, 0.7, 2**63 + 99))
+            outs[backend] = (y, mask, to_host(kernels.dropout_backward(x, mask)))
+    for a, e in zip(outs["cuda"], outs["numpy"]):
+        assert a.dtype == e.dtype
+        np.testing.assert_array_equal(a, e)

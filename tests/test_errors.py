@@ -49,6 +49,21 @@ CATALOGUE = {
          ["activation_backward", "grad_y", "mixed"]),
         ("actb-name", "K.activation_backward(z(3), z(3), 'softmax')", ValueError, ["activation_backward", "softmax"]),
     ],
+    "dropout": [
+        ("drop-int", "K.dropout(z(3, dt='i8'), 0.5, 1)", TypeError, ["dropout", "x", "int64"]),
+        ("drop-p-zero", "K.dropout(z(3), 0.0, 1)", ValueError, ["dropout", "keep_prob", "(0, 1]"]),
+        ("drop-p-big", "K.dropout(z(3), 1.5, 1)", ValueError, ["dropout", "keep_prob", "1.5"]),
+        ("drop-p-nan", "K.dropout(z(3), float('nan'), 1)", ValueError, ["dropout", "keep_prob", "nan"]),
+        ("drop-p-str", "K.dropout(z(3), '0.5', 1)", TypeError, ["dropout", "keep_prob", "str"]),
+        ("drop-seed-neg", "K.dropout(z(3), 0.5, -1)", ValueError, ["dropout", "seed", "-1"]),
+        ("drop-seed-big", "K.dropout(z(3), 0.5, 2**64)", ValueError, ["dropout", "seed", "2**64"]),
+        ("drop-seed-float", "K.dropout(z(3), 0.5, 1.5)", ValueError, ["dropout", "seed", "float"]),
+        ("dropb-mask-dtype", "K.dropout_backward(z(3), z(3))", TypeError, ["dropout_backward", "mask", "bool"]),
+        ("dropb-shape", "K.dropout_backward(z(2, 3), z(3, 2, dt='?'))", ValueError,
+         ["dropout_backward", "mask", "(3, 2)", "(2, 3)"]),
+        ("dropb-int", "K.dropout_backward(z(3, dt='i8'), z(3, dt='?'))", TypeError,
+         ["dropout_backward", "grad_y", "int64"]),
+    ],
     "dense": [
         ("mm-ndim-a", "K.matmul(z(3), z(3, 2))", ValueError, ["matmul", "a", "2-D", "(3,)"]),
         ("mm-ndim-b", "K.matmul(z(2, 3), z(3, 2, 1))", ValueError, ["matmul", "b", "2-D", "(3, 2, 1)"]),
@@ -337,6 +352,8 @@ def _inputs(name, rng, batch, dtype=np.float64):
         "rnn_forward": ((r(batch, 3, 4), r(batch, 5), r(9, 5), r(5)), {}),
         "lstm_forward": ((r(batch, 3, 4), r(batch, 5), r(batch, 5), r(9, 20), r(20)), {}),
         "gru_forward": ((r(batch, 3, 4), r(batch, 5), r(9, 15), r(15)), {}),
+        "dropout": ((r(batch, 6, 2), 0.6, 2**63 + 12345), {}),
+        "dropout_backward": ((r(batch, 6, 2), rng.random((batch, 6, 2)) < 0.6), {}),
     }
     return table[name]
 
@@ -397,7 +414,7 @@ def test_empty_batch(any_backend, name):
         if isinstance(a, float):
             assert a == 0.0, f"{name}[{any_backend}]: loss of an empty batch"
         else:
-            assert a.dtype == np.float64
+            assert a.dtype == (bool if name == "dropout" and a is out[-1] else np.float64)
             assert a.shape[0] == 0 or np.all(a == 0), f"{name}[{any_backend}]: {a.shape} output of an empty batch"
 
 

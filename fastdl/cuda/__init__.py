@@ -18,6 +18,7 @@ from fastdl.kernels import KERNEL_NAMES
 from fastdl.cuda._compat import available, real_gpu, require, simulator
 from fastdl.cuda.activations import activation, activation_backward
 from fastdl.cuda.conv import conv2d, conv2d_backward
+from fastdl.cuda.dropout import dropout, dropout_backward
 from fastdl.cuda.matmul import linear, linear_backward, matmul
 from fastdl.cuda.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                              rnn_forward)
@@ -38,6 +39,7 @@ def _serialised(fn):
 activation, activation_backward = _serialised(activation), _serialised(activation_backward)
 matmul, linear, linear_backward = _serialised(matmul), _serialised(linear), _serialised(linear_backward)
 conv2d, conv2d_backward = _serialised(conv2d), _serialised(conv2d_backward)
+dropout, dropout_backward = _serialised(dropout), _serialised(dropout_backward)
 softmax_cross_entropy, cross_entropy = _serialised(softmax_cross_entropy), _serialised(cross_entropy)
 rnn_forward, rnn_backward = _serialised(rnn_forward), _serialised(rnn_backward)
 lstm_forward, lstm_backward = _serialised(lstm_forward), _serialised(lstm_backward)

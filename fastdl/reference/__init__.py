@@ -6,6 +6,7 @@ computes in the input dtype and returns new arrays; inputs are never modified.
 
 from .activations import activation, activation_backward
 from .conv import conv2d, conv2d_backward
+from .dropout import dropout, dropout_backward
 from .matmul import linear, linear_backward, matmul
 from .rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                   rnn_forward)

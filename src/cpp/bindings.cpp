@@ -12,6 +12,7 @@
 #include "activations.hpp"
 #include "conv.hpp"
 #include "dense.hpp"
+#include "dropout.hpp"
 #include "gemm.hpp"
 #include "rnn.hpp"
 #include "softmax_xent.hpp"
@@ -175,4 +176,5 @@ PYBIND11_MODULE(_core, m) {
     fastdl::bind_rnn(m);
     fastdl::bind_softmax_xent(m);
     fastdl::bind_activations(m);
+    fastdl::bind_dropout(m);
 }
