@@ -1,0 +1,169 @@
+"""fastdl's cpu backend against PyTorch's CPU build (oneDNN) on the issues' workloads, in ONE process.
+
+    python benches/compare_torch.py [--rounds N] [--json benches/results/torch_cpu_2core.json]
+
+Both libraries run with 2 threads, fp32, on the same arrays. Timing alternates BLOCKS of calls between
+the contenders, with a pause before each block: OpenBLAS's and OpenMP's worker threads spin for ~0.1 s
+after a call and would slow down whichever library runs right after them. Each block has two warm-up
+calls and then enough calls to fill ~50 ms. The times are medians over the rounds of the per-call block
+means; the ratio is the median over the rounds of torch's block mean over fastdl's in the same round
+(neighbouring blocks share the machine's momentary load, which on a shared machine drifts by +-15% over
+tens of seconds). PyTorch is only a rival here (``pip install torch``), never a fastdl dependency.
+"""
+
+import argparse
+import datetime
+import json
+import platform
+import time
+
+import numpy as np
+
+import fastdl
+from fastdl.activations import ReLU, Sigmoid, Tanh
+from fastdl.layers import Conv2D, Dense
+from fastdl.rnn import GRULayer, LSTMLayer, RNNLayer
+
+PAUSE_S = 0.25
+BLOCK_S = 0.05
+
+
+def interleaved_times(contenders, rounds):
+    """{name: [seconds per call, one per round]} for {name: zero-argument callable}, blocks alternating."""
+    times = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, call in contenders.items():
+            time.sleep(PAUSE_S)
+            call()
+            call()
+            start = time.perf_counter()
+            call()
+            single = time.perf_counter() - start
+            count = max(3, int(BLOCK_S / max(single, 1e-7)))
+            start = time.perf_counter()
+            for _ in range(count):
+                call()
+            times[name].append((time.perf_counter() - start) / count)
+    return {name: np.array(t) for name, t in times.items()}
+
+
+def fastdl_layer_step(layer, x):
+    """Forward then backward of a fastdl layer with a ones upstream gradient."""
+    grad = np.ones_like(layer.forward(x))
+
+    def step():
+        layer.forward(x)
+        return layer.backward(grad)
+    return step
+
+
+def conv_case(torch, c_in, c_out, k, hw, act_name, rng):
+    act = {"tanh": Tanh, "relu": ReLU}[act_name]
+    layer = Conv2D(c_out, k, activation=act())
+    layer.seed = 1
+    x = rng.standard_normal((32, c_in, hw, hw)).astype(np.float32)
+    ours = fastdl_layer_step(layer, x)
+    weight = torch.from_numpy(np.ascontiguousarray(layer.params[0].transpose(1, 0, 2, 3)))  # (C_out, C_in, K, K)
+    xt = torch.from_numpy(x)
+    t_act = getattr(torch, act_name)
+
+    def theirs():
+        xx, ww = xt.detach().requires_grad_(True), weight.detach().requires_grad_(True)
+        y = t_act(torch.nn.functional.conv2d(xx, ww, padding=k // 2))
+        y.backward(torch.ones_like(y))
+    return f"Conv2D {c_in}->{c_out} k{k} {hw}x{hw} b32 {act_name} fwd+bwd", ours, theirs
+
+
+def recurrent_case(torch, kind, rng):
+    """fastdl.rnn.<Kind>Layer(256, 128) (cell + Linear read-out) vs nn.<Kind>(128, 256) + nn.Linear(256, 128)."""
+    B, T, F, H, O = 64, 35, 128, 256, 128
+    layer = {"LSTM": LSTMLayer, "GRU": GRULayer, "RNN": RNNLayer}[kind](H, O, weight_scale=0.05, dtype=np.float32)
+    layer.seed = 1
+    x = rng.standard_normal((B, T, F)).astype(np.float32)
+
+    def ours_step():
+        layer.reset_state()
+        layer.forward(x)
+        return layer.backward(grad)
+    grad = np.ones((B, T, O), np.float32)
+    cell = getattr(torch.nn, kind)(F, H, batch_first=True)
+    readout = torch.nn.Linear(H, O)
+    xt, gt = torch.from_numpy(x), torch.from_numpy(grad)
+
+    def theirs():
+        xx = xt.detach().requires_grad_(True)
+        out, _ = cell(xx)
+        readout(out).backward(gt)
+    return f"{kind}Layer(256, 128) fwd+bwd B{B} T{T} F{F}", ours_step, theirs
+
+
+def dense_case(torch, rng):
+    layer = Dense(256, activation=Sigmoid())
+    layer.seed = 1
+    x = rng.standard_normal((64, 784)).astype(np.float32)
+    ours = fastdl_layer_step(layer, x)
+    linear = torch.nn.Linear(784, 256)
+    xt = torch.from_numpy(x)
+
+    def theirs():
+        xx = xt.detach().requires_grad_(True)
+        y = torch.sigmoid(linear(xx))
+        y.backward(torch.ones_like(y))
+    return "Dense(256, Sigmoid) fwd+bwd 64x784", ours, theirs
+
+
+def cross_entropy_case(torch, rng):
+    logits = (rng.standard_normal((4096, 1000)) * 3).astype(np.float32)
+    labels = rng.integers(0, 1000, size=4096)
+    lt, yt = torch.from_numpy(logits), torch.from_numpy(labels)
+
+    def theirs():
+        leaf = lt.detach().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(leaf, yt)
+        loss.backward()
+        return loss.item()
+    return "cross_entropy 4096x1000 labels, loss+grad", lambda: fastdl.kernels.cross_entropy(logits, labels), theirs
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--json", help="write the table here")
+    parser.add_argument("--only", help="run only the workloads whose name contains this")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(2)
+    fastdl.set_num_threads(2)
+    fastdl.set_backend("cpu")
+    rng = np.random.default_rng(0)
+    cases = [conv_case(torch, 1, 16, 5, 28, "tanh", rng), conv_case(torch, 16, 32, 3, 14, "relu", rng),
+             recurrent_case(torch, "LSTM", rng), recurrent_case(torch, "GRU", rng),
+             recurrent_case(torch, "RNN", rng), dense_case(torch, rng), cross_entropy_case(torch, rng)]
+    rows = []
+    print(f"{'workload':<48} {'fastdl ms':>10} {'torch ms':>10} {'torch/fastdl':>13} {'(min-max)':>12}")
+    for name, ours, theirs in cases:
+        if args.only and args.only not in name:
+            continue
+        t = interleaved_times({"fastdl": ours, "torch": theirs}, args.rounds)
+        per_round = t["torch"] / t["fastdl"]
+        rows.append({"workload": name, "fastdl_ms": float(np.median(t["fastdl"])) * 1e3,
+                     "torch_ms": float(np.median(t["torch"])) * 1e3, "ratio": float(np.median(per_round)),
+                     "ratio_min": float(per_round.min()), "ratio_max": float(per_round.max())})
+        row = rows[-1]
+        print(f"{name:<48} {row['fastdl_ms']:10.3f} {row['torch_ms']:10.3f} {row['ratio']:12.2f}x "
+              f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f})", flush=True)
+    if args.json:
+        result = {"date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
+                  "threads": 2, "dtype": "float32", "rounds": args.rounds,
+                  "versions": {"fastdl": fastdl.__version__, "torch": torch.__version__, "numpy": np.__version__,
+                               "python": platform.python_version()},
+                  "method": "interleaved blocks, 0.25 s pause before each; times: medians of per-round block "
+                            "means; ratio: median of per-round torch/fastdl",
+                  "rows": rows}
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
