@@ -92,6 +92,18 @@ def test_conv2d_banded_shapes(shape, k, stride, padding, dtype):
     assert _check(np.random.default_rng(7), dtype, shape, k, stride, padding)
 
 
+# Stride 1 runs on the wide grid (forward, and grad_w when C_out fills 128 bytes); grad_x is a correlation
+# with the flipped kernel when every padding is <= K - 1 and C_in fills 64 bytes, else col2im.
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("k", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("shape", [(2, 16, 32, 14, 14), (1, 17, 33, 9, 23), (3, 20, 8, 6, 5), (1, 8, 16, 40, 7)],
+                         ids=["c16-c32", "primes", "c_out8", "tall-b1"])
+def test_conv2d_stride1_wide_grid_and_correlation(shape, k, dtype):
+    rng = np.random.default_rng(k)
+    for padding in ("same", "valid", 0, 1, 2, k - 1, k):
+        _check(rng, dtype, shape, k, 1, padding)
+
+
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_conv2d_fused_activation(activation, dtype):
@@ -111,7 +123,7 @@ def restore_threads():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,k,stride", [((1, 3, 8, 30, 26), 5, 1), ((7, 16, 12, 14, 14), 3, 2),
-                                            ((1, 40, 4, 37, 35), 3, 1)])
+                                            ((1, 40, 4, 37, 35), 3, 1), ((3, 16, 32, 14, 14), 3, 1)])
 def test_threads_give_identical_bits(restore_threads, shape, k, stride, dtype):
     b, c_in, c_out, h, w = shape
     rng = np.random.default_rng(11)

@@ -5,15 +5,19 @@
 //   forward : y_b[:, band] (C_out, n)        = wt (C_out, C_in*K*K) @ cols (C_in*K*K, n)   + activation
 //   grad_w  : G^T (C_in*K*K, C_out)         += cols (C_in*K*K, n) @ dy_b[:, band]^T (n, C_out)
 //   grad_x  : dcols (c*K*K, n)               = w2 (c*K*K, C_out) @ dy_b[:, band] (C_out, n), then col2im
-// The band plans depend on the shapes only, never on the thread count, so all results are identical
-// for any number of threads.
+// Stride 1 builds cols on the wide grid of conv_wide.hpp (a padded copy of the band, then one contiguous
+// copy per patch row), and computes grad_x as a forward correlation of grad_y with the flipped kernel
+// when the paddings allow it (no scatter-add). The band plans depend on the shapes only, never on the
+// thread count, so all results are identical for any number of threads.
 
 #include "conv.hpp"
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "conv_patches.hpp"
+#include "conv_wide.hpp"
 #include "gemm.hpp"
 #include "gemm_epilogue.hpp"
 
@@ -24,6 +28,7 @@ namespace {
 using conv_detail::col2im_band;
 using conv_detail::floor_div;
 using conv_detail::im2col_band;
+using conv_detail::padded_width;
 
 constexpr index_t kBufferBytes = index_t(256) * 1024;  // one thread's patch buffer: well inside L2
 constexpr index_t kMinTasks = 8;                       // split images until there are this many tasks
@@ -43,17 +48,26 @@ int conv_threads(index_t tasks, index_t work) {
     return static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads_for(work, kMinWorkPerThread), tasks)));
 }
 
+// An uninitialised scratch array (every user writes before it reads; zero-filling it costs a pass).
+template <typename T>
+std::unique_ptr<T[]> scratch_array(index_t n) {
+    return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<index_t>(n, 1))]);
+}
+
+// The wide-grid path (conv_wide.hpp) serves stride-1 convolutions.
+bool use_wide_grid(const ConvShape& s) { return s.stride == 1; }
+
 // Bands of output rows for im2col: `rows` rows each (the last may be shorter), `count` per image.
 struct RowBands {
     index_t rows, count;
 };
 
-// The patch buffer (C_in*K*K, rows*W_out) fits kBufferBytes (at least one row), and small batches are
-// split further so that there are about kMinTasks tasks.
+// The patch buffer (C_in*K*K, rows*row_width) fits kBufferBytes (at least one row), and small batches are
+// split further so that there are about kMinTasks tasks. row_width is W_out, or Wp on the wide grid.
 template <typename T>
-RowBands output_bands(const ConvShape& s) {
+RowBands output_bands(const ConvShape& s, index_t row_width) {
     const index_t budget = kBufferBytes / index_t(sizeof(T));
-    index_t rows = std::clamp<index_t>(budget / std::max<index_t>(1, s.ckk() * s.W_out), 1, s.H_out);
+    index_t rows = std::clamp<index_t>(budget / std::max<index_t>(1, s.ckk() * row_width), 1, s.H_out);
     index_t count = ceil_div(s.H_out, rows);
     const index_t want = std::min(s.H_out, ceil_div(kMinTasks, std::max<index_t>(1, s.B)));
     if (count < want) {
@@ -101,34 +115,39 @@ void transpose_band(const T* dy_band, index_t C_out, index_t n, index_t P, T* dy
 // x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, K, K).
 // Per band, when C_out fills the microkernel's vector width (>= 128 bytes):
 //   G^T (C_in*K*K, C_out) = cols (C_in*K*K, n) @ dy_t (n, C_out), an NN GEMM on the forward's row-major
-//   im2col (dy's band is transposed into a small buffer first);
+//   im2col (dy's band is transposed into a small buffer first; for stride 1 both on the wide grid, dy_t
+//   zero in the discarded columns);
 // else (few output channels, e.g. a first layer) the GEMM is run the other way round:
 //   G (C_out, C_in*K*K) = dy_b[:, band] (C_out, n) @ cols_t (n, C_in*K*K) on a patch-major im2col.
 template <typename T>
 void conv2d_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w) {
     const index_t ckk = s.ckk(), kk = s.kk(), P = s.pixels_out(), gsize = s.C_out * ckk;
     const bool patch_major = s.C_out * index_t(sizeof(T)) < 128;
+    const bool wide = !patch_major && use_wide_grid(s);
     std::fill(grad_w, grad_w + gsize, T(0));
     if (s.B == 0 || gsize == 0) return;
-    const RowBands bands = output_bands<T>(s);
+    const index_t row_width = wide ? padded_width(s) : s.W_out;
+    const RowBands bands = output_bands<T>(s, row_width);
     const index_t tasks = s.B * bands.count;
     const index_t chunks = std::min(tasks, kGradWChunks);
     const int nt = conv_threads(chunks, s.B * P * gsize);
-    const index_t cols_size = ckk * bands.rows * s.W_out, dyt_size = bands.rows * s.W_out * s.C_out;
-    const index_t per_thread = cols_size + dyt_size + gsize;
+    const index_t cols_size = ckk * bands.rows * row_width, dyt_size = bands.rows * row_width * s.C_out;
+    const index_t pad_size = wide ? conv_detail::padded_band_size(s, bands.rows) : 0;
+    const index_t per_thread = cols_size + dyt_size + gsize + pad_size;
     std::vector<T> partial(static_cast<size_t>(chunks * gsize));  // (chunks, C_in*K*K, C_out) or (chunks, C_out, C_in*K*K)
-    std::vector<T> scratch(static_cast<size_t>(nt * per_thread));      // per thread: cols, dy_t, tmp
+    auto scratch = scratch_array<T>(nt * per_thread);              // per thread: cols, dy_t, tmp, xpad
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t chunk = 0; chunk < chunks; ++chunk) {
-        T* cols = scratch.data() + thread_id() * per_thread;
+        T* cols = scratch.get() + thread_id() * per_thread;
         T* dy_t = cols + cols_size;
         T* tmp = dy_t + dyt_size;
+        T* xpad = tmp + gsize;
         T* acc = partial.data() + chunk * gsize;
         for (index_t t = tasks * chunk / chunks; t < tasks * (chunk + 1) / chunks; ++t) {
             const index_t b = t / bands.count, i0 = (t % bands.count) * bands.rows;
-            const index_t i1 = std::min(s.H_out, i0 + bands.rows), n = (i1 - i0) * s.W_out;
+            const index_t i1 = std::min(s.H_out, i0 + bands.rows), n = (i1 - i0) * row_width;
             const T* x_b = x + b * s.C_in * s.H * s.W;
-            const T* dy_band = grad_y + b * s.C_out * P + i0 * s.W_out;  // (C_out, n), row stride P
+            const T* dy_band = grad_y + b * s.C_out * P + i0 * s.W_out;  // (C_out, (i1-i0)*W_out), row stride P
             if (patch_major) {
                 // cols_t (n, C_in*K*K) from image b, output rows [i0, i1)
                 conv_detail::im2col_band_patch_major(s, x_b, i0, i1, cols);
@@ -136,8 +155,14 @@ void conv2d_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w) {
                 gemm<T>(s.C_out, ckk, n, dy_band, P, false, cols, ckk, false, tmp, ckk);
             } else {
                 // cols (C_in*K*K, n) from image b, output rows [i0, i1); dy_t (n, C_out) = dy_band^T
-                im2col_band(s, x_b, i0, i1, cols);
-                transpose_band(dy_band, s.C_out, n, P, dy_t);
+                if (wide) {
+                    conv_detail::pad_band(s, x_b, i0, i1, xpad);
+                    conv_detail::im2col_wide(s, xpad, i1 - i0, cols);
+                    conv_detail::transpose_wide(s, dy_band, i1 - i0, dy_t);
+                } else {
+                    im2col_band(s, x_b, i0, i1, cols);
+                    transpose_band(dy_band, s.C_out, n, P, dy_t);
+                }
                 // tmp (C_in*K*K, C_out) = cols (C_in*K*K, n) @ dy_t (n, C_out)
                 gemm<T>(ckk, s.C_out, n, cols, n, false, dy_t, s.C_out, false, tmp, s.C_out);
             }
@@ -205,6 +230,81 @@ void conv2d_grad_x(const ConvShape& s, const T* w, const T* grad_y, T* grad_x) {
     }
 }
 
+// y_band (C_out, n) with row stride P: the activation on whole rows of n pixels while the band is still in
+// cache (one long vector call per channel is much cheaper than the GEMM epilogue's call per register tile).
+template <typename T>
+void activate_band(const ConvShape& s, T* y_band, index_t n, Activation act) {
+    if (act == Activation::linear) return;
+    for (index_t o = 0; o < s.C_out; ++o)
+        activation_forward_serial<T>(act, y_band + o * s.pixels_out(), y_band + o * s.pixels_out(), n);
+}
+
+// x is (B, C_in, H, W), wt is (C_out, C_in*K*K) -> y (B, C_out, H_out, W_out) = act(conv(x, w)); tasks are
+// bands of output rows of one image. Stride 1 runs on the wide grid (conv_wide.hpp), else on im2col_band.
+template <typename T>
+void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activation act) {
+    const index_t ckk = s.ckk(), P = s.pixels_out();
+    const bool wide = use_wide_grid(s);
+    const index_t row_width = wide ? padded_width(s) : s.W_out;
+    const RowBands bands = output_bands<T>(s, row_width);
+    const index_t tasks = s.B * bands.count;
+    const int nt = conv_threads(tasks, s.B * P * s.C_out * ckk);
+    const index_t cols_size = ckk * bands.rows * row_width;
+    const index_t wide_size = wide ? conv_detail::padded_band_size(s, bands.rows) + s.C_out * bands.rows * row_width : 0;
+    const index_t per_thread = cols_size + wide_size;
+    auto scratch = scratch_array<T>(nt * per_thread);  // per thread: cols, and on the wide grid xpad, ywide
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (index_t t = 0; t < tasks; ++t) {
+        T* cols = scratch.get() + thread_id() * per_thread;
+        const index_t b = t / bands.count, i0 = (t % bands.count) * bands.rows;
+        const index_t i1 = std::min(s.H_out, i0 + bands.rows), n = (i1 - i0) * row_width;
+        const T* x_b = x + b * s.C_in * s.H * s.W;
+        T* y_band = y + b * s.C_out * P + i0 * s.W_out;  // (C_out, (i1-i0)*W_out), row stride P
+        if (wide) {
+            T* xpad = cols + cols_size;
+            T* ywide = xpad + conv_detail::padded_band_size(s, bands.rows);
+            conv_detail::pad_band(s, x_b, i0, i1, xpad);
+            // cols (C_in*K*K, n) on the wide grid; ywide (C_out, n) = wt (C_out, C_in*K*K) @ cols
+            conv_detail::im2col_wide(s, xpad, i1 - i0, cols);
+            gemm<T>(s.C_out, n, ckk, wt, ckk, false, cols, n, false, ywide, n);
+            conv_detail::compact_wide(s, ywide, i1 - i0, y_band);
+        } else {
+            // cols (C_in*K*K, n) from image b, output rows [i0, i1); y_band = wt @ cols
+            im2col_band(s, x_b, i0, i1, cols);
+            gemm<T>(s.C_out, n, ckk, wt, ckk, false, cols, n, false, y_band, P);
+        }
+        activate_band(s, y_band, (i1 - i0) * s.W_out, act);
+    }
+}
+
+// For stride 1 with every padding <= K - 1, the input gradient is itself a stride-1 convolution: grad_y
+// padded by K - 1 - pad on each side, correlated with the kernel flipped in both axes, channels swapped:
+//   grad_x[b, c, h, v] = sum_{o, p, q} w[c, o, K-1-p, K-1-q] * dypad[b, o, h + p, v + q]
+// so it runs on the forward's gather path instead of a scatter-add (col2im). Its GEMM has only C_in rows,
+// so it is used when they fill whole register tiles (at least 64 bytes of them); a first layer with few
+// input channels keeps col2im, whose GEMM has C_in*K*K rows.
+template <typename T>
+bool grad_x_by_correlation(const ConvShape& s) {
+    const index_t k1 = s.K - 1;
+    return s.stride == 1 && s.pad_top <= k1 && s.pad_bottom <= k1 && s.pad_left <= k1 && s.pad_right <= k1 &&
+           s.C_in * index_t(sizeof(T)) >= 64;
+}
+
+// w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out) -> grad_x (B, C_in, H, W), when
+// grad_x_by_correlation<T>(s).
+template <typename T>
+void grad_x_correlation(const ConvShape& s, const T* w, const T* grad_y, T* grad_x) {
+    const index_t K = s.K, k1 = K - 1, kk = s.kk();
+    const ConvShape t = make_conv_shape(s.B, s.C_out, s.H_out, s.W_out, s.C_in, K, 1, k1 - s.pad_top,
+                                        k1 - s.pad_bottom, k1 - s.pad_left, k1 - s.pad_right);
+    // wt (C_in, C_out*K*K): wt[c, (o*K + p)*K + q] = w[c, o, K-1-p, K-1-q]
+    std::vector<T> wt(static_cast<size_t>(s.C_in * s.C_out * kk));
+    for (index_t c = 0; c < s.C_in; ++c)
+        for (index_t o = 0; o < s.C_out; ++o)
+            for (index_t e = 0; e < kk; ++e) wt[(c * s.C_out + o) * kk + e] = w[(c * s.C_out + o) * kk + (kk - 1 - e)];
+    forward_on_bands(t, grad_y, wt.data(), grad_x, Activation::linear);
+}
+
 }  // namespace
 
 ConvShape make_conv_shape(index_t B, index_t C_in, index_t H, index_t W, index_t C_out, index_t K, index_t stride,
@@ -228,29 +328,9 @@ ConvShape make_conv_shape(index_t B, index_t C_in, index_t H, index_t W, index_t
 template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, T* y, Activation act) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y is (B, C_out, H_out, W_out)
-    const index_t ckk = s.ckk(), P = s.pixels_out();
-    if (s.B == 0 || s.C_out == 0 || P == 0) return;
+    if (s.B == 0 || s.C_out == 0 || s.pixels_out() == 0) return;
     const std::vector<T> wt = weights_by_output(s, w);  // (C_out, C_in*K*K)
-    const RowBands bands = output_bands<T>(s);
-    const index_t tasks = s.B * bands.count;
-    const int nt = conv_threads(tasks, s.B * P * s.C_out * ckk);
-    const index_t cols_size = ckk * bands.rows * s.W_out;
-    std::vector<T> scratch(static_cast<size_t>(nt * cols_size));
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t t = 0; t < tasks; ++t) {
-        T* cols = scratch.data() + thread_id() * cols_size;
-        const index_t b = t / bands.count, i0 = (t % bands.count) * bands.rows;
-        const index_t i1 = std::min(s.H_out, i0 + bands.rows), n = (i1 - i0) * s.W_out;
-        // cols (C_in*K*K, n) from image b, output rows [i0, i1)
-        im2col_band(s, x + b * s.C_in * s.H * s.W, i0, i1, cols);
-        // y_b[:, i0*W_out:] (C_out, n, row stride P) = wt (C_out, C_in*K*K) @ cols (C_in*K*K, n)
-        T* y_band = y + b * s.C_out * P + i0 * s.W_out;
-        gemm<T>(s.C_out, n, ckk, wt.data(), ckk, false, cols, n, false, y_band, P);
-        // the activation on whole rows of n pixels while the band is still in cache (one long vector call
-        // per channel is much cheaper than the GEMM epilogue's call per register tile)
-        if (act != Activation::linear)
-            for (index_t o = 0; o < s.C_out; ++o) activation_forward_serial<T>(act, y_band + o * P, y_band + o * P, n);
-    }
+    forward_on_bands(s, x, wt.data(), y, act);
 }
 
 template <typename T>
@@ -258,7 +338,9 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     // -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
     conv2d_grad_w(s, x, grad_y, grad_w);
-    conv2d_grad_x(s, w, grad_y, grad_x);
+    if (s.B == 0 || s.C_in == 0 || s.H * s.W == 0) return;
+    if (grad_x_by_correlation<T>(s)) grad_x_correlation(s, w, grad_y, grad_x);
+    else conv2d_grad_x(s, w, grad_y, grad_x);
 }
 
 template void conv2d_forward<float>(const ConvShape&, const float*, const float*, float*, Activation);

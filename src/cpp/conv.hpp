@@ -5,7 +5,7 @@
 // x is NCHW (B, C_in, H, W), w is the book's layout (C_in, C_out, K, K), y is (B, C_out, H_out, W_out);
 // xpad is x zero-padded by pad_top/pad_bottom rows and pad_left/pad_right columns. Every kernel is an
 // im2col of one band of output rows of one image into a per-thread, cache-sized buffer followed by a
-// GEMM; no im2col buffer for the whole batch is ever built.
+// GEMM (stride 1: on a wide grid, see conv_wide.hpp); no im2col buffer for the whole batch is ever built.
 #pragma once
 
 #include <pybind11/pybind11.h>
