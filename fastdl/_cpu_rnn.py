@@ -2,8 +2,8 @@
 
 Same signatures as ``fastdl.reference``; the arrays arrive validated and C-contiguous (fastdl.kernels). The
 cache is a plain dict of arrays: private copies of the inputs backward needs, plus what the C++ forward
-saved (``h_prev``: the state entering each step; the activated gates; LSTM ``c_seq``, GRU ``rh_seq``, RNN
-``h_seq``).
+saved (``h_prev``: the state entering each step, for the LSTM ``xh`` = [x_t, h_{t-1}] per step; the activated
+gates; LSTM ``c_seq``, GRU ``rh_seq``, RNN ``h_seq``).
 """
 
 from fastdl import _core
@@ -40,7 +40,7 @@ def lstm_forward(x, h0, c0, w, b):
 
 def lstm_backward(grad_h_seq, cache, grad_c_last=None):
     """Returns (grad_x, grad_h0, grad_c0, grad_w, grad_b)."""
-    saved = {k: cache[k] for k in ("h_prev", "c_seq", "gates")}
+    saved = {k: cache[k] for k in ("xh", "c_seq", "gates")}
     return _core.lstm_backward(grad_h_seq, grad_c_last, saved, cache["x"], cache["h0"], cache["c0"], cache["w"])
 
 

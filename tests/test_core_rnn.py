@@ -151,7 +151,7 @@ def test_shape_and_dtype_errors():
         core.lstm_forward(x.astype(np.float64), h0, c0, w, b)
     h_seq, c_last, saved = core.lstm_forward(x, h0, c0, w, b)
     with pytest.raises(ValueError, match="saved"):
-        core.lstm_backward(np.zeros((2, 3, 5), f), None, {"h_prev": saved["h_prev"]}, x, h0, c0, w)
+        core.lstm_backward(np.zeros((2, 3, 5), f), None, {"xh": saved["xh"]}, x, h0, c0, w)
     with pytest.raises(ValueError, match="grad_h_seq"):
         core.lstm_backward(np.zeros((2, 4, 5), f), None, saved, x, h0, c0, w)
     bad = dict(saved, gates=saved["gates"].astype(np.float64))

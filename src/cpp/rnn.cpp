@@ -17,23 +17,24 @@ using namespace rnn_detail;
 // ---------------------------------------------------------------------------------------------
 template <typename T>
 void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0, const T* w, const T* b, T* h_seq,
-                         T* c_last, T* h_prev, T* c_seq, T* gates) {
+                         T* c_last, T* xh, T* c_seq, T* gates) {
     // x is (B, T, F), h0, c0 are (B, H), w is (F + H, 4H), b is (4H,) -> h_seq (B, T, H), c_last (B, H);
-    // saved: h_prev (B, T, H), c_seq (B, T, H), gates (B, T, 4H)
-    const index_t B = s.B, S = s.T, H = s.H, G = 4, GH = G * H;
-    input_projection(B * S, s.F, GH, x, w, b, gates);  // gates holds z_x = x @ w[:F] + b until overwritten
-    copy_rows(h0, H, h_prev, S * H, B, H);             // h_prev[:, 0] = h0
+    // saved: xh (B, T, F + H) = [x_t, h_{t-1}] per step, c_seq (B, T, H), gates (B, T, 4H)
+    const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H, FH = F + H;
+    copy_rows(x, F, xh, FH, B * S, F);                  // xh[:, :, :F] = x
+    input_projection(B * S, F, FH, GH, xh, w, b, gates);  // gates holds z_x = x @ w[:F] + b until overwritten
+    copy_rows(h0, H, xh + F, S * FH, B, H);            // xh[:, 0, F:] = h0
     const int nt = step_threads(B, H, G);
     auto wh = scratch<T>(H * GH);  // (H, 4H), each thread's gate columns adjacent
     auto zr = scratch<T>(B * GH);  // (B, 4H) = h_{t-1} @ wh, same column order
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
         // only this thread's GEMM reads its columns of wh: it lays them out itself (into its own cache)
-        group_thread_columns(w + s.F * GH, H, G, GH, p, count, wh.get());
+        group_thread_columns(w + F * GH, H, G, GH, p, count, wh.get());
         for (index_t t = 0; t < S; ++t) {
             // zr[:, 4 j0 : 4 (j0 + n)] (B, 4n) = h_{t-1} (B, H) @ wh[:, 4 j0 : 4 (j0 + n)] (H, 4n)
-            gemm<T>(B, G * u.n, H, h_prev + t * H, S * H, false, wh.get() + G * u.j0, GH, false, zr.get() + G * u.j0,
-                    GH);
+            gemm<T>(B, G * u.n, H, xh + t * FH + F, S * FH, false, wh.get() + G * u.j0, GH, false,
+                    zr.get() + G * u.j0, GH);
             CellArgs<T> a;
             a.rows = B;
             a.units = u.n;
@@ -46,7 +47,7 @@ void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0
             a.c_prev = t > 0 ? In<T>{c_seq + (t - 1) * H + u.j0, S * H} : In<T>{c0 + u.j0, H};
             a.c_out = {c_seq + t * H + u.j0, S * H};
             a.h_out = {h_seq + t * H + u.j0, S * H};
-            if (t + 1 < S) a.h_copy = {h_prev + (t + 1) * H + u.j0, S * H};
+            if (t + 1 < S) a.h_copy = {xh + (t + 1) * FH + F + u.j0, S * FH};
             run_cell(Cell::lstm_forward, a);
             step_barrier();  // h_t complete before the next recurrent GEMM reads it
         }
@@ -55,12 +56,12 @@ void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0
 }
 
 template <typename T>
-void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_c_last, const T* x, const T* c0,
-                          const T* w, const T* h_prev, const T* c_seq, const T* gates, T* grad_x, T* grad_h0,
-                          T* grad_c0, T* grad_w, T* grad_b) {
-    // grad_h_seq (B, T, H), grad_c_last (B, H) or null, x (B, T, F), w (F + H, 4H), saved as in forward
+void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_c_last, const T* c0, const T* w,
+                          const T* xh, const T* c_seq, const T* gates, T* grad_x, T* grad_h0, T* grad_c0, T* grad_w,
+                          T* grad_b) {
+    // grad_h_seq (B, T, H), grad_c_last (B, H) or null, w (F + H, 4H), saved as in forward
     // -> grad_x (B, T, F), grad_h0 (B, H), grad_c0 (B, H), grad_w (F + H, 4H), grad_b (4H,)
-    const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H;
+    const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H, FH = F + H;
     auto whT = scratch<T>(GH * H);  // (4H, H) = w[F:]^T, so dh = dz_t @ whT reads it unpacked
     auto dz = scratch<T>(B * S * GH);  // (B, T, 4H) pre-activation gradients
     // grad_h0 carries dh_{t+1} (B, H) through the loop, grad_c0 carries dc_{t+1}
@@ -97,9 +98,10 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
             gemm<T>(B, u.n, GH, dz.get() + t * GH, S * GH, false, whT.get() + u.j0, H, false, grad_h0 + u.j0, H);
         }
     });
-    input_gradients(B * S, F, GH, x, w, dz.get(), grad_x, grad_w, static_cast<T*>(nullptr));
-    // grad_w[F:] (H, 4H) = h_prev (B*T, H)^T @ dz (B*T, 4H)
-    gemm<T>(H, GH, B * S, h_prev, H, true, dz.get(), GH, false, grad_w + F * GH, GH);
+    // grad_x (B*T, F) = dz @ w[:F]^T; grad_w (F + H, 4H) = xh (B*T, F + H)^T @ dz (B*T, 4H): one GEMM for
+    // both the input and the hidden rows
+    gemm<T>(B * S, F, GH, dz.get(), GH, false, w, GH, true, grad_x, F);
+    gemm<T>(FH, GH, B * S, xh, FH, true, dz.get(), GH, false, grad_w, GH);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -111,7 +113,7 @@ void gru_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, 
     // x is (B, T, F), h0 is (B, H), w is (F + H, 3H), b is (3H,) -> h_seq (B, T, H);
     // saved: h_prev (B, T, H), rh_seq (B, T, H), gates (B, T, 3H)
     const index_t B = s.B, S = s.T, H = s.H, G = 3, GH = G * H;
-    input_projection(B * S, s.F, GH, x, w, b, gates);
+    input_projection(B * S, s.F, s.F, GH, x, w, b, gates);
     copy_rows(h0, H, h_prev, S * H, B, H);
     const int nt = step_threads(B, H, G);
     const T* w_hidden = w + s.F * GH;  // (H, 3H)
@@ -210,7 +212,7 @@ template <typename T>
 void rnn_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, const T* b, T* h_seq, T* h_prev) {
     // x is (B, T, F), h0 is (B, H), w is (F + H, H), b is (H,) -> h_seq (B, T, H); saved: h_prev (B, T, H)
     const index_t B = s.B, S = s.T, H = s.H;
-    input_projection(B * S, s.F, H, x, w, b, h_seq);  // h_seq holds z_x until overwritten by h
+    input_projection(B * S, s.F, s.F, H, x, w, b, h_seq);  // h_seq holds z_x until overwritten by h
     copy_rows(h0, H, h_prev, S * H, B, H);
     const T* wh = w + s.F * H;  // (H, H)
     auto zr = scratch<T>(B * H);
@@ -267,7 +269,7 @@ void rnn_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
 template void lstm_forward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
     const float*, float*, float*, float*, float*, float*);
 template void lstm_backward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
-    const float*, const float*, const float*, const float*, float*, float*, float*, float*, float*);
+    const float*, const float*, const float*, float*, float*, float*, float*, float*);
 template void gru_forward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
     float*, float*, float*, float*);
 template void gru_backward_kernel<float>(const RnnShape&, const float*, const float*, const float*, const float*,
@@ -279,8 +281,7 @@ template void rnn_backward_kernel<float>(const RnnShape&, const float*, const fl
 template void lstm_forward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
     const double*, double*, double*, double*, double*, double*);
 template void lstm_backward_kernel<double>(const RnnShape&, const double*, const double*, const double*,
-    const double*, const double*, const double*, const double*, const double*, double*, double*, double*, double*,
-    double*);
+    const double*, const double*, const double*, const double*, double*, double*, double*, double*, double*);
 template void gru_forward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,
     double*, double*, double*, double*);
 template void gru_backward_kernel<double>(const RnnShape&, const double*, const double*, const double*, const double*,

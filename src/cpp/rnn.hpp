@@ -6,9 +6,10 @@
 // gate math. Backward: fused pointwise gate gradients and the recurrent GEMM per step; grad_x, both halves of
 // grad_w and grad_b are each one GEMM (or column sum) over all B*T rows.
 // What forward saves for backward (all (B, T, .)):
-//   h_prev (B, T, H): the state entering step t (h_prev[:, 0] = h0), so that h_prev^T @ dz is one GEMM;
-//   LSTM: c_seq (B, T, H), gates (B, T, 4H) activated; GRU: rh_seq (B, T, H) = r * h_{t-1}, gates (B, T, 3H)
-//   activated; RNN: h_seq itself.
+//   LSTM: xh (B, T, F + H) = [x_t, h_{t-1}] (h_{-1} = h0), so that all of grad_w is ONE GEMM xh^T @ dz,
+//   c_seq (B, T, H), gates (B, T, 4H) activated;
+//   GRU and RNN: h_prev (B, T, H), the state entering step t (h_prev[:, 0] = h0), so that h_prev^T @ dz is
+//   one GEMM; GRU: rh_seq (B, T, H) = r * h_{t-1}, gates (B, T, 3H) activated; RNN: h_seq itself.
 // Results do not depend on the thread count. B, T, H must be >= 1; F may be 0.
 #pragma once
 
@@ -22,17 +23,17 @@ struct RnnShape {
     index_t B = 0, T = 0, F = 0, H = 0;
 };
 
-// -> h_seq (B, T, H), c_last (B, H); saved h_prev, c_seq, gates.
+// -> h_seq (B, T, H), c_last (B, H); saved xh, c_seq, gates.
 template <typename T>
 void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0, const T* w, const T* b, T* h_seq,
-                         T* c_last, T* h_prev, T* c_seq, T* gates);
+                         T* c_last, T* xh, T* c_seq, T* gates);
 
 // grad_h_seq (B, T, H), grad_c_last (B, H) or null -> grad_x (B, T, F), grad_h0, grad_c0 (B, H),
 // grad_w (F + H, 4H), grad_b (4H,).
 template <typename T>
-void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_c_last, const T* x, const T* c0,
-                          const T* w, const T* h_prev, const T* c_seq, const T* gates, T* grad_x, T* grad_h0,
-                          T* grad_c0, T* grad_w, T* grad_b);
+void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_c_last, const T* c0, const T* w,
+                          const T* xh, const T* c_seq, const T* gates, T* grad_x, T* grad_h0, T* grad_c0, T* grad_w,
+                          T* grad_b);
 
 // -> h_seq (B, T, H); saved h_prev, rh_seq, gates.
 template <typename T>

@@ -82,18 +82,18 @@ py::tuple lstm_forward(const carray<T>& x, const carray<T>& h0, const carray<T>&
     require_shape("lstm_forward", "c0", c0, {s.B, s.H});
     carray<T> h_seq = output<T>({s.B, s.T, s.H});
     carray<T> c_last = output<T>({s.B, s.H});
-    carray<T> h_prev = output<T>({s.B, s.T, s.H});
+    carray<T> xh = output<T>({s.B, s.T, s.F + s.H});
     carray<T> c_seq = output<T>({s.B, s.T, s.H});
     carray<T> gates = output<T>({s.B, s.T, 4 * s.H});
     const T *px = x.data(), *ph = h0.data(), *pc = c0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *cl = c_last.mutable_data();
-    T *hp = h_prev.mutable_data(), *cs = c_seq.mutable_data(), *gs = gates.mutable_data();
+    T *pxh = xh.mutable_data(), *cs = c_seq.mutable_data(), *gs = gates.mutable_data();
     {
         py::gil_scoped_release release;
-        lstm_forward_kernel<T>(s, px, ph, pc, pw, pb, hs, cl, hp, cs, gs);
+        lstm_forward_kernel<T>(s, px, ph, pc, pw, pb, hs, cl, pxh, cs, gs);
     }
     py::dict saved;
-    saved["h_prev"] = h_prev;
+    saved["xh"] = xh;
     saved["c_seq"] = c_seq;
     saved["gates"] = gates;
     return py::make_tuple(h_seq, c_last, saved);
@@ -109,7 +109,7 @@ py::tuple lstm_backward(const carray<T>& grad_h_seq, const std::optional<carray<
     require_shape(op, "c0", c0, {s.B, s.H});
     require_shape(op, "grad_h_seq", grad_h_seq, {s.B, s.T, s.H});
     if (grad_c_last) require_shape(op, "grad_c_last", *grad_c_last, {s.B, s.H});
-    carray<T> h_prev = saved_array<T>(op, saved, "h_prev", {s.B, s.T, s.H});
+    carray<T> xh = saved_array<T>(op, saved, "xh", {s.B, s.T, s.F + s.H});
     carray<T> c_seq = saved_array<T>(op, saved, "c_seq", {s.B, s.T, s.H});
     carray<T> gates = saved_array<T>(op, saved, "gates", {s.B, s.T, 4 * s.H});
     carray<T> gx = output<T>({s.B, s.T, s.F});
@@ -118,13 +118,13 @@ py::tuple lstm_backward(const carray<T>& grad_h_seq, const std::optional<carray<
     carray<T> gw = output<T>({s.F + s.H, 4 * s.H});
     carray<T> gb = output<T>({4 * s.H});
     const T *pg = grad_h_seq.data(), *pgc = grad_c_last ? grad_c_last->data() : nullptr;
-    const T *px = x.data(), *pc0 = c0.data(), *pw = w.data();
-    const T *php = h_prev.data(), *pcs = c_seq.data(), *pgs = gates.data();
+    const T *pc0 = c0.data(), *pw = w.data();
+    const T *pxh = xh.data(), *pcs = c_seq.data(), *pgs = gates.data();
     T *o1 = gx.mutable_data(), *o2 = gh.mutable_data(), *o3 = gc.mutable_data(), *o4 = gw.mutable_data(),
       *o5 = gb.mutable_data();
     {
         py::gil_scoped_release release;
-        lstm_backward_kernel<T>(s, pg, pgc, px, pc0, pw, php, pcs, pgs, o1, o2, o3, o4, o5);
+        lstm_backward_kernel<T>(s, pg, pgc, pc0, pw, pxh, pcs, pgs, o1, o2, o3, o4, o5);
     }
     return py::make_tuple(gx, gh, gc, gw, gb);
 }
@@ -223,14 +223,14 @@ py::tuple rnn_backward(const carray<T>& grad_h_seq, const py::dict& saved, const
 const char* const kLayout =
     " x is (B, T, F), h0/c0 are (B, H), w is (F + H, G*H) (input rows, then hidden rows), b is (G*H,); B, T, H >= 1."
     " Arrays must be C-contiguous and all float32 or all float64. `saved` is the dict forward returns (backend-"
-    "private arrays: h_prev = the state entering each step, plus the gate activations).";
+    "private arrays: the state entering each step (LSTM: with that step's input), plus the gate activations).";
 
 template <typename T>
 void bind_dtype(py::module_& m) {
     const std::string layout = kLayout;
     m.def("lstm_forward", &lstm_forward<T>, py::arg("x").noconvert(), py::arg("h0").noconvert(),
           py::arg("c0").noconvert(), py::arg("w").noconvert(), py::arg("b").noconvert(),
-          ("lstm_forward(x, h0, c0, w, b) -> (h_seq (B, T, H), c_last (B, H), saved {'h_prev', 'c_seq', 'gates'}). "
+          ("lstm_forward(x, h0, c0, w, b) -> (h_seq (B, T, H), c_last (B, H), saved {'xh', 'c_seq', 'gates'}). "
            "G = 4, gate blocks f, i, g, o; c_t = f*c + i*g, h_t = o*tanh(c_t)." + layout).c_str());
     m.def("lstm_backward", &lstm_backward<T>, py::arg("grad_h_seq").noconvert(),
           py::arg("grad_c_last").noconvert().none(true), py::arg("saved"), py::arg("x").noconvert(),

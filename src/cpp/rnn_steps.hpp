@@ -102,10 +102,10 @@ void copy_rows(const T* src, index_t ld_src, T* dst, index_t ld_dst, index_t B, 
         std::memcpy(dst + b * ld_dst, src + b * ld_src, static_cast<size_t>(H) * sizeof(T));
 }
 
-// out (B*T, GH) = x (B*T, F) @ w[:F] (F, GH) + b: the input projection of every step, one GEMM.
+// out (B*T, GH) = x (B*T, F; row stride ldx) @ w[:F] (F, GH) + b: the input projection of every step, one GEMM.
 template <typename T>
-void input_projection(index_t BT, index_t F, index_t GH, const T* x, const T* w, const T* b, T* out) {
-    gemm<T>(BT, GH, F, x, F, false, w, GH, false, out, GH, GemmEpilogue<T>{b, Activation::linear});
+void input_projection(index_t BT, index_t F, index_t ldx, index_t GH, const T* x, const T* w, const T* b, T* out) {
+    gemm<T>(BT, GH, F, x, ldx, false, w, GH, false, out, GH, GemmEpilogue<T>{b, Activation::linear});
 }
 
 // grad_b (n,) = column sums of dz (rows, n). Threads own column chunks; each column is summed in row
