@@ -93,8 +93,18 @@ def test_matmul_empty(kernel, m, k, n):
     np.testing.assert_array_equal(c, np.zeros((m, n), np.float32))
 
 
+# Narrow results (N far below the register tile's width) run as C^T = op(B)^T op(A)^T: both orientations
+# of every transpose flag, and the epilogue applied after transposing back.
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("m,k,n", [(64, 784, 256), (131, 300, 77), (5, 900, 700), (400, 260, 90)])
+@pytest.mark.parametrize("m,k,n", [(60, 1000, 10), (3000, 60, 10), (500, 300, 1), (97, 801, 5), (2, 5000, 3)])
+def test_matmul_narrow_results(kernel, rng, dtype, m, k, n):
+    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
+        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
+        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n", [(64, 784, 256), (131, 300, 77), (5, 900, 700), (400, 260, 90), (600, 300, 10)])
 def test_threads_give_identical_bits(kernel, rng, restore_threads, dtype, m, k, n):
     for trans_a, trans_b in [(False, False), (False, True), (True, False)]:
         a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
@@ -133,7 +143,8 @@ def _act_grad(y, g, name):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "nobias"])
 def test_linear_forward_backward(kernel, rng, dtype, activation, with_bias):
-    for n, i, o in [(1, 1, 1), (7, 13, 5), (64, 78, 33), (3, 100, 129), (37, 257, 65)]:
+    # (60, 1000, 10) and (90, 700, 3): narrow outputs, computed as the transposed product
+    for n, i, o in [(1, 1, 1), (7, 13, 5), (64, 78, 33), (3, 100, 129), (37, 257, 65), (60, 1000, 10), (90, 700, 3)]:
         x = rng.standard_normal((n, i)).astype(dtype)
         w = (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
         b = rng.standard_normal(o).astype(dtype) if with_bias else None
