@@ -89,6 +89,18 @@ def _activation(name, size):
     return make
 
 
+def _dropout(shape, keep_prob):
+    def make():
+        rng = np.random.default_rng(0)
+        x, g = _rand(rng, shape), _rand(rng, shape)
+
+        def step():
+            _, mask = kernels.dropout(x, keep_prob, 12345)
+            return kernels.dropout_backward(g, mask)
+        return step
+    return make
+
+
 def _conv(batch, c_in, c_out, hw, k):
     def make():
         rng = np.random.default_rng(0)
@@ -126,6 +138,8 @@ def cases():
         Case("matmul NT", "64x256x784", _matmul(64, 256, 784, trans_b=True), 2.0 * 64 * 256 * 784, quick=False),
         Case("matmul TN", "784x64x256", _matmul(784, 64, 256, trans_a=True), 2.0 * 784 * 64 * 256, quick=False),
         Case("linear+sigmoid fwd+bwd", "64x784->256", _dense(64, 784, 256, "sigmoid"), 3 * 2.0 * 64 * 784 * 256),
+        Case("linear fwd+bwd", "60x12544->10", _dense(60, 12544, 10, "linear"), 3 * 2.0 * 60 * 12544 * 10,
+             quick=False),
         Case("softmax_cross_entropy", "512x8192 one-hot", _softmax("softmax_cross_entropy", 512, 8192, False),
              nbytes=2 * 512 * 8192 * 4),
         Case("cross_entropy", "4096x1000 labels", _softmax("cross_entropy", 4096, 1000, True), nbytes=2 * 4096 * 1000 * 4),
@@ -133,6 +147,8 @@ def cases():
              nbytes=2 * 2048 * 32000 * 4, quick=False),
         Case("sigmoid fwd+bwd", "4M", _activation("sigmoid", 4 << 20), nbytes=5 * 4 * (4 << 20)),
         Case("tanh fwd+bwd", "4M", _activation("tanh", 4 << 20), nbytes=5 * 4 * (4 << 20), quick=False),
+        # x, y, g, grad_x (4 bytes each) and the mask twice (1 byte) per element
+        Case("dropout fwd+bwd", "60x16x28x28 keep 0.8", _dropout((60, 16, 28, 28), 0.8), nbytes=18 * 60 * 16 * 784),
         Case("conv2d fwd+bwd", "32x1x28x28 k5 ->16", _conv(32, 1, 16, 28, 5), 3 * 2.0 * 32 * 16 * 784 * 25),
         Case("conv2d fwd+bwd", "32x16x14x14 k3 ->32", _conv(32, 16, 32, 14, 3), 3 * 2.0 * 32 * 32 * 196 * 16 * 9,
              quick=False),

@@ -93,10 +93,12 @@ def test_matmul_empty(kernel, m, k, n):
     np.testing.assert_array_equal(c, np.zeros((m, n), np.float32))
 
 
-# Narrow results (N far below the register tile's width) run as C^T = op(B)^T op(A)^T: both orientations
-# of every transpose flag, and the epilogue applied after transposing back.
+# Narrow results: up to 64 bytes of columns go to the narrow kernel (dot products for up to a quarter of
+# that when a is not transposed, else padded row vectors), wider ones that still waste most of a
+# register tile to C^T = op(B)^T op(A)^T. Partial blocks of 8 rows, K tails, every transpose flag.
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("m,k,n", [(60, 1000, 10), (3000, 60, 10), (500, 300, 1), (97, 801, 5), (2, 5000, 3)])
+@pytest.mark.parametrize("m,k,n", [(60, 1000, 10), (3000, 60, 10), (500, 300, 1), (97, 801, 5), (2, 5000, 3),
+                                   (130, 517, 16), (33, 1031, 2), (70, 4099, 8), (61, 700, 20)])
 def test_matmul_narrow_results(kernel, rng, dtype, m, k, n):
     for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
         a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
@@ -104,7 +106,8 @@ def test_matmul_narrow_results(kernel, rng, dtype, m, k, n):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("m,k,n", [(64, 784, 256), (131, 300, 77), (5, 900, 700), (400, 260, 90), (600, 300, 10)])
+@pytest.mark.parametrize("m,k,n", [(64, 784, 256), (131, 300, 77), (5, 900, 700), (400, 260, 90), (600, 300, 10),
+                                   (700, 900, 3)])
 def test_threads_give_identical_bits(kernel, rng, restore_threads, dtype, m, k, n):
     for trans_a, trans_b in [(False, False), (False, True), (True, False)]:
         a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)

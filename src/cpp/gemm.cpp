@@ -1,5 +1,5 @@
 // gemm.cpp — the GEMM entry point: degenerate shapes, kernel choice (forced or from CPU features),
-// narrow results turned into their transpose, and dispatch to the chosen kernel.
+// narrow results (the narrow kernel, or the transposed product), and dispatch to the chosen kernel.
 
 #include "gemm.hpp"
 
@@ -10,6 +10,7 @@
 #include "gemm_blocked.hpp"
 #include "gemm_epilogue.hpp"
 #include "gemm_naive.hpp"
+#include "gemm_narrow.hpp"
 #include "microkernel.hpp"
 
 namespace fastdl {
@@ -146,6 +147,10 @@ void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a
     const Kernel kernel = static_cast<Kernel>(active_kernel());
     if (kernel == Kernel::naive) {
         gemm_naive(M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
+        return;
+    }
+    if (kernel != Kernel::generic && N <= narrow_max_columns<T>() && M * K >= (index_t(1) << 15)) {
+        gemm_narrow(kernel == Kernel::avx512, M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
         return;
     }
     const MicroKernel<T>& uk = microkernel_for<T>(kernel);
