@@ -4,8 +4,9 @@
 
 Both libraries run with 2 threads, fp32, on the same arrays. Timing alternates BLOCKS of calls between
 the contenders, with a pause before each block: OpenBLAS's and OpenMP's worker threads spin for ~0.1 s
-after a call and would slow down whichever library runs right after them. Each block has two warm-up
-calls and then enough calls to fill ~50 ms. The times are medians over the rounds of the per-call block
+after a call and would slow down whichever library runs right after them. Each block (the same
+``fastdl.bench.block_time`` as ``fastdl bench``) has warm-up calls and then enough calls to fill ~50 ms.
+The times are medians over the rounds of the per-call block
 means; the ratio is the median over the rounds of torch's block mean over fastdl's in the same round
 (neighbouring blocks share the machine's momentary load, which on a shared machine drifts by +-15% over
 tens of seconds). PyTorch is only a rival here (``pip install torch``), never a fastdl dependency.
@@ -15,12 +16,12 @@ import argparse
 import datetime
 import json
 import platform
-import time
 
 import numpy as np
 
 import fastdl
 from fastdl.activations import ReLU, Sigmoid, Tanh
+from fastdl.bench import block_time
 from fastdl.layers import Conv2D, Dense
 from fastdl.rnn import GRULayer, LSTMLayer, RNNLayer
 
@@ -31,19 +32,12 @@ BLOCK_S = 0.05
 def interleaved_times(contenders, rounds):
     """{name: [seconds per call, one per round]} for {name: zero-argument callable}, blocks alternating."""
     times = {name: [] for name in contenders}
+    for call in contenders.values():  # first calls set up caches, thread pools and autograd: not timed
+        for _ in range(3):
+            call()
     for _ in range(rounds):
         for name, call in contenders.items():
-            time.sleep(PAUSE_S)
-            call()
-            call()
-            start = time.perf_counter()
-            call()
-            single = time.perf_counter() - start
-            count = max(3, int(BLOCK_S / max(single, 1e-7)))
-            start = time.perf_counter()
-            for _ in range(count):
-                call()
-            times[name].append((time.perf_counter() - start) / count)
+            times[name].append(block_time(call, PAUSE_S, BLOCK_S))
     return {name: np.array(t) for name, t in times.items()}
 
 

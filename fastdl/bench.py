@@ -157,7 +157,7 @@ def cases():
     ]
 
 
-def _block_time(call, pause, budget):
+def block_time(call, pause, budget):
     """Mean seconds per call over one block, after a pause and two warm-up calls."""
     time.sleep(pause)
     call()
@@ -180,9 +180,9 @@ def time_case(case, backend, rounds, pause, budget):
     ref, fast = [], []
     for _ in range(rounds):
         with fastdl.use_backend("numpy"):
-            ref.append(_block_time(ref_call, pause, budget))
+            ref.append(block_time(ref_call, pause, budget))
         with fastdl.use_backend(backend):
-            fast.append(_block_time(fast_call, pause, budget))
+            fast.append(block_time(fast_call, pause, budget))
     return float(np.median(ref)), float(np.median(fast))
 
 

@@ -123,15 +123,9 @@ ChunkFn<T> chunk_for(VecIsa isa) {
 template <typename T>
 void run_elementwise(Activation act, bool backward, const T* a, const T* b, T* out, index_t n) {
     const ChunkFn<T> fn = chunk_for<T>(active_vec_isa());
-    const int nt = threads_for(n, index_t(1) << 16);
-    const index_t chunk = ceil_div(ceil_div(n, nt), 64) * 64;
-#ifdef FASTDL_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (int t = 0; t < nt; ++t) {
-        const index_t lo = std::min(n, chunk * t), hi = std::min(n, chunk * (t + 1));
-        if (lo < hi) fn(act, backward, a + lo, b ? b + lo : nullptr, out + lo, hi - lo);
-    }
+    parallel_chunks(n, index_t(1) << 16, [&](index_t lo, index_t hi) {
+        fn(act, backward, a + lo, b ? b + lo : nullptr, out + lo, hi - lo);
+    });
 }
 
 }  // namespace

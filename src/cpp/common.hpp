@@ -53,4 +53,19 @@ inline int threads_for(index_t work, index_t min_work) {
     return static_cast<int>(std::min<index_t>(get_num_threads(), useful));
 }
 
+// body(lo, hi) on one contiguous, 64-element aligned chunk [lo, hi) of [0, n) per thread, with one thread per
+// `min_per_thread` elements at most (elementwise kernels: chunk boundaries never change a result).
+template <class Body>
+void parallel_chunks(index_t n, index_t min_per_thread, Body body) {
+    const int nt = threads_for(n, min_per_thread);
+    const index_t chunk = ceil_div(ceil_div(n, nt), 64) * 64;
+#ifdef FASTDL_OPENMP
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (int t = 0; t < nt; ++t) {
+        const index_t lo = std::min(n, chunk * t), hi = std::min(n, chunk * (t + 1));
+        if (lo < hi) body(lo, hi);
+    }
+}
+
 }  // namespace fastdl

@@ -94,27 +94,13 @@ BackwardFn<T> backward_for(VecIsa isa) {
     return &backward_scalar<T>;
 }
 
-// Calls body(lo, hi) on one contiguous, 64-element aligned chunk per thread.
-template <class Body>
-void over_chunks(index_t n, Body body) {
-    const int nt = threads_for(n, index_t(1) << 15);
-    const index_t chunk = ceil_div(ceil_div(n, nt), 64) * 64;
-#ifdef FASTDL_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (int t = 0; t < nt; ++t) {
-        const index_t lo = std::min(n, chunk * t), hi = std::min(n, chunk * (t + 1));
-        if (lo < hi) body(lo, hi);
-    }
-}
-
 }  // namespace
 
 template <typename T>
 void dropout_forward_kernel(const T* x, T* y, std::uint8_t* mask, index_t n, std::uint64_t key,
                             std::uint32_t threshold) {
     const ForwardFn<T> fn = forward_for<T>(active_vec_isa());
-    over_chunks(n, [&](index_t lo, index_t hi) {
+    parallel_chunks(n, index_t(1) << 15, [&](index_t lo, index_t hi) {
         fn(x + lo, y + lo, mask + lo, hi - lo, static_cast<std::uint64_t>(lo), key, threshold);
     });
 }
@@ -122,7 +108,8 @@ void dropout_forward_kernel(const T* x, T* y, std::uint8_t* mask, index_t n, std
 template <typename T>
 void dropout_backward_kernel(const T* grad_y, const std::uint8_t* mask, T* grad_x, index_t n) {
     const BackwardFn<T> fn = backward_for<T>(active_vec_isa());
-    over_chunks(n, [&](index_t lo, index_t hi) { fn(grad_y + lo, mask + lo, grad_x + lo, hi - lo); });
+    parallel_chunks(n, index_t(1) << 15,
+                    [&](index_t lo, index_t hi) { fn(grad_y + lo, mask + lo, grad_x + lo, hi - lo); });
 }
 
 template void dropout_forward_kernel<float>(const float*, float*, std::uint8_t*, index_t, std::uint64_t,
