@@ -250,7 +250,8 @@ void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     const index_t tasks = s.B * bands.count;
     const int nt = conv_threads(tasks, s.B * P * s.C_out * ckk);
     const index_t cols_size = ckk * bands.rows * row_width;
-    const index_t wide_size = wide ? conv_detail::padded_band_size(s, bands.rows) + s.C_out * bands.rows * row_width : 0;
+    const index_t pad_size = wide ? conv_detail::padded_band_size(s, bands.rows) : 0;
+    const index_t wide_size = wide ? pad_size + s.C_out * bands.rows * row_width : 0;
     const index_t per_thread = cols_size + wide_size;
     auto scratch = scratch_array<T>(nt * per_thread);  // per thread: cols, and on the wide grid xpad, ywide
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -262,7 +263,7 @@ void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activat
         T* y_band = y + b * s.C_out * P + i0 * s.W_out;  // (C_out, (i1-i0)*W_out), row stride P
         if (wide) {
             T* xpad = cols + cols_size;
-            T* ywide = xpad + conv_detail::padded_band_size(s, bands.rows);
+            T* ywide = xpad + pad_size;
             conv_detail::pad_band(s, x_b, i0, i1, xpad);
             // cols (C_in*K*K, n) on the wide grid; ywide (C_out, n) = wt (C_out, C_in*K*K) @ cols
             conv_detail::im2col_wide(s, xpad, i1 - i0, cols);

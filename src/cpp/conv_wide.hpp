@@ -65,7 +65,8 @@ void compact_wide(const ConvShape& s, const T* ywide, index_t rows, T* y_band) {
     const index_t Wp = padded_width(s), nw = rows * Wp, P = s.pixels_out();
     for (index_t o = 0; o < s.C_out; ++o)
         for (index_t ii = 0; ii < rows; ++ii)
-            std::memcpy(y_band + o * P + ii * s.W_out, ywide + o * nw + ii * Wp, static_cast<size_t>(s.W_out) * sizeof(T));
+            std::memcpy(y_band + o * P + ii * s.W_out, ywide + o * nw + ii * Wp,
+                        static_cast<size_t>(s.W_out) * sizeof(T));
 }
 
 // dy_band (C_out, rows * W_out) with row stride P -> dy_t (nw, C_out) on the wide grid, zero in the K - 1
