@@ -2,7 +2,8 @@
 
 Each one calls ``fastdl.kernels.activation`` / ``activation_backward`` with its ``kernel_name``. The
 backward pass uses the stored output; ReLU's gradient is masked by ``output > 0`` (equivalently
-``input > 0``), which fixes the book's always-true ``output >= 0`` mask.
+``input > 0``), which fixes the book's always-true ``output >= 0`` mask. Inside a layer on the cuda
+backend they run on device arrays (the kernels take them and return device arrays).
 """
 
 import numpy as np

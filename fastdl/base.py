@@ -5,6 +5,11 @@ An operation is stateful: ``forward`` stores ``input_`` and ``output``, ``backwa
 ``_input_grad`` (and ``_param_grad``). ``forward(x, inference=False)`` is the L2019 signature; the
 call ``forward(x)`` works too, and so do subclasses written HEAD-style, whose ``_output(self)`` takes
 no ``inference`` argument.
+
+On the cuda backend an operation inside a ``Dense`` or ``Conv2D`` layer may be handed device arrays
+(``fastdl._device_params``): ``input_``, ``output`` and the gradients are then device arrays, and a
+``ParamOperation`` computes with ``device_param``, the layer's device copy of ``param``. A deep copy
+(or pickle) holds host copies of them.
 """
 
 import functools
@@ -12,6 +17,7 @@ import inspect
 
 import numpy as np
 
+from fastdl import _device_params as dev
 from fastdl.utils.np_utils import assert_same_shape
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -19,7 +25,9 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def as_float(x, dtype=None):
     """``x`` as an ndarray of ``dtype``; without one, keep float32/float64 and turn anything else into
-    float64. No copy when nothing changes."""
+    float64. No copy when nothing changes. A device array stays on the device (cast there if needed)."""
+    if not isinstance(x, np.ndarray) and dev.is_device(x):
+        return dev.as_float(x, dtype)
     x = np.asarray(x)
     if dtype is None:
         return x if x.dtype in _FLOATS else x.astype(np.float64)
@@ -64,17 +72,29 @@ class Operation:
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         raise NotImplementedError()
 
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and pickle copy: the attributes, device arrays as host copies."""
+        return dev.host_state(self.__dict__)
+
 
 class ParamOperation(Operation):
     """An operation with one parameter array ``param``.
 
     ``param`` is the very array the layer keeps in ``layer.params``: optimizers update it in place and
-    the next ``forward`` sees the new values.
+    the next ``forward`` sees the new values. While the layer runs on the cuda backend it sets
+    ``device_param`` to its device copy of ``param``, and the kernels are given that instead
+    (``_kernel_param``); otherwise ``device_param`` is None.
     """
+
+    device_param = None
 
     def __init__(self, param: np.ndarray):
         super().__init__()
         self.param = param
+
+    def _kernel_param(self):
+        """The parameter as the kernels take it: ``device_param`` when set, else ``param``."""
+        return self.param if self.device_param is None else self.device_param
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
         """As ``Operation.backward``, and also compute and store ``param_grad`` (param's shape)."""
@@ -87,3 +107,10 @@ class ParamOperation(Operation):
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         raise NotImplementedError()
+
+    def __getstate__(self):
+        """As ``Operation.__getstate__``, without ``device_param`` (a copy runs on ``param`` until its layer
+        next runs on the device)."""
+        state = super().__getstate__()
+        state.pop("device_param", None)
+        return state

@@ -4,7 +4,8 @@ Layouts as in the book: input and output NCHW ``(batch, channels, H, W)``, param
 ``W (in_channels, out_channels, K, K)``, no kernel flip, no bias. Generalised (SPEC Part A §5) with
 ``stride`` and ``padding`` ("same" by default as in the book, "valid", or an int), non-square images
 and even K. The gradients come from ``kernels.conv2d_backward``, which fixes the book's missing kernel
-flip (input gradient) and batch mis-ordering (weight gradient).
+flip (input gradient) and batch mis-ordering (weight gradient). Inside a layer on the cuda backend the
+input and gradients are device arrays and the kernels get the layer's device copy of ``W``.
 """
 
 import numpy as np
@@ -29,14 +30,15 @@ class Conv2D_Op(ParamOperation):
 
     def _output(self, inference: bool = False) -> np.ndarray:
         # input_ is (B, C_in, H, W) -> (B, C_out, H_out, W_out)
-        return kernels.conv2d(self._x(), self.param, stride=self.stride, padding=self.padding)
+        return kernels.conv2d(self._x(), self._kernel_param(), stride=self.stride, padding=self.padding)
 
     def _both_grads(self, output_grad: np.ndarray):
         cached = self._grads
         if cached is not None and cached[0] is output_grad:
             return cached[1], cached[2]
-        grad_x, grad_w = kernels.conv2d_backward(self._x(), self.param, as_float(output_grad, self.param.dtype),
-                                                 stride=self.stride, padding=self.padding)
+        grad_y = as_float(output_grad, self.param.dtype)
+        grad_x, grad_w = kernels.conv2d_backward(self._x(), self._kernel_param(), grad_y, stride=self.stride,
+                                                 padding=self.padding)
         self._grads = (output_grad, grad_x, grad_w)
         return grad_x, grad_w
 

@@ -2,7 +2,8 @@
 
 ``WeightMultiply`` runs on ``fastdl.kernels.matmul``. The input is cast to the parameter's dtype.
 (A ``Dense`` layer with a built-in activation does not call these one by one: it runs all three
-operations as one fused ``kernels.linear`` call; see ``fastdl.layers.Dense``.)
+operations as one fused ``kernels.linear`` call; see ``fastdl.layers.Dense``.) ``WeightMultiply`` also
+runs on device arrays (the kernels take them, and ``device_param``); ``BiasAdd`` is host NumPy only.
 """
 
 import numpy as np
@@ -21,11 +22,11 @@ class WeightMultiply(ParamOperation):
         return as_float(self.input_, self.param.dtype)
 
     def _output(self, inference: bool = False) -> np.ndarray:
-        return kernels.matmul(self._x(), self.param)
+        return kernels.matmul(self._x(), self._kernel_param())
 
     def _input_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # (batch, n_out) @ W.T -> (batch, n_in)
-        return kernels.matmul(as_float(output_grad, self.param.dtype), self.param, trans_b=True)
+        return kernels.matmul(as_float(output_grad, self.param.dtype), self._kernel_param(), trans_b=True)
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         # input_.T @ (batch, n_out) -> (n_in, n_out); a sum over the batch (the loss divides by N)

@@ -6,11 +6,12 @@
 operation's own ``numpy.random.Generator`` (``seed``, never the global NumPy RNG) and the mask is a
 counter hash of that key, so a seed gives the same masks on every backend. The layers seed the
 generator from the layer's seed and ``Trainer.fit`` re-seeds it from fit's ``seed``. ``mask`` is a
-bool array.
+bool array (a device array when the input is one: inside a layer on the cuda backend).
 """
 
 import numpy as np
 
+from fastdl import _device_params as dev
 from fastdl import kernels
 from fastdl.base import Operation, as_float
 
@@ -32,6 +33,10 @@ class Dropout(Operation):
     def _output(self, inference: bool = False) -> np.ndarray:
         x = as_float(self.input_)
         if inference:
+            if dev.is_device(x):
+                from fastdl.cuda import elementwise
+
+                return elementwise.scale(x, self.keep_prob)
             return x * np.asarray(self.keep_prob, dtype=x.dtype)
         key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
         y, self.mask = kernels.dropout(x, self.keep_prob, key)

@@ -6,6 +6,13 @@ A layer is a list of operations set up lazily from the first batch it sees (``fi
 Conv2D: ``[W (C_in, C_out, K, K)]``). Optimizers may update ``params`` in place; the next forward uses
 the new values, because the operations hold the very same arrays.
 
+On the cuda backend a layer whose operations all run on device arrays (``DEVICE_OPS``: Dense and
+Conv2D with fastdl's activations, Flatten and Dropout) keeps device copies of its parameters and
+gradients and runs on them (``fastdl._device_params`` keeps the two sides in step). ``params`` and
+``param_grads`` still give the host arrays, brought up to date first, and in-place changes to them
+reach the device before the next forward. A layer's output is on the side its input came from (NumPy
+in, NumPy out; device array in, device array out), and so is ``backward``'s input gradient.
+
 Parameters can be saved and restored with ``state_dict()`` / ``load_state_dict(state, strict=True)``
 (names ``"params.0"``, ``"params.1"``, …; see ``fastdl.io`` for files). Loading into a layer that has
 not seen a batch yet sets it up from the state's shapes first (Dense and Conv2D; any other layer raises a
@@ -20,6 +27,7 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
+from fastdl import _device_params as dev
 from fastdl import kernels
 from fastdl.activations import FUSABLE, Linear
 from fastdl.base import Operation, ParamOperation, as_float
@@ -32,13 +40,23 @@ from fastdl.utils.np_utils import assert_same_shape
 
 _DROPOUT_STREAM = 0xD50  # mixes the layer seed into a separate stream for dropout masks
 
+#: operations that run on device arrays (their kernels take them); on the cuda backend a layer made of
+#: these alone keeps its parameters, activations and gradients on the device
+DEVICE_OPS = frozenset(FUSABLE) | {WeightMultiply, Conv2D_Op, Flatten, Dropout}
+
 
 class Layer:
     """A stack of operations with lazy set-up.
 
     ``dtype``: inputs (and output gradients) are cast to it; ``None`` (the default for this base
     class) leaves them as they come, as lincoln did. Subclasses implement ``_setup_layer``.
+
+    ``_device`` is None, or the layer's device copies (a ``fastdl._device_params.DeviceParams``) while
+    it runs on the cuda backend. The parameter lists live in ``_param_arrays`` / ``_grad_arrays``
+    behind the ``params`` / ``param_grads`` properties.
     """
+
+    _device = None
 
     def __init__(self, neurons: int, dtype=None) -> None:
         self.neurons = neurons
@@ -67,9 +85,76 @@ class Layer:
     def _cast(self, x):
         return x if self.dtype is None else as_float(x, self.dtype)
 
+    # -- parameters (host arrays; device copies on the cuda backend) --------------------------------
+    @property
+    def params(self) -> List[np.ndarray]:
+        """The parameters: host NumPy arrays in the book's order. When the layer keeps device copies,
+        the arrays are first brought up to date from them, and since the caller may now change them in
+        place they are uploaded again before the layer next uses its device copies."""
+        if self._device is None:
+            return self._param_arrays
+        return self._device.params.on_host(share=True)
+
+    @params.setter
+    def params(self, value: List[np.ndarray]) -> None:
+        self._release_device()
+        self._param_arrays = value
+
+    @property
+    def param_grads(self) -> List[np.ndarray]:
+        """The gradients of the last backward, host NumPy arrays in the order of ``params`` (downloaded
+        first when they were computed on the device)."""
+        if self._device is None:
+            return self._grad_arrays
+        return self._device.grads.on_host(share=True)
+
+    @param_grads.setter
+    def param_grads(self, value: List[np.ndarray]) -> None:
+        if self._device is None:
+            self._grad_arrays = value
+        else:
+            self._device.set_grads(value)
+
+    def _current_params(self) -> List[np.ndarray]:
+        """``params`` for fastdl's own reads and in-place writes (state dicts, deep copies): brought up to
+        date from the device, but not handed out (the device copies stay valid)."""
+        return self._param_arrays if self._device is None else self._device.params.on_host()
+
+    def _params_written(self) -> None:
+        """fastdl wrote ``_current_params()`` in place (``load_state_dict``): upload before the next use."""
+        if self._device is not None:
+            self._device.params.host_written()
+
+    def _release_device(self) -> None:
+        """Bring parameters and gradients up to date on the host and drop the device copies; the layer
+        then runs on its host arrays, as on the numpy and cpu backends."""
+        if self._device is None:
+            return
+        self._param_arrays = self._device.params.on_host()
+        self._grad_arrays = self._device.grads.on_host()
+        self._device = None
+        for op in self.operations:
+            if isinstance(op, ParamOperation):
+                op.device_param = None
+
+    def _runs_on_device(self) -> bool:
+        """True when every operation takes device arrays (``DEVICE_OPS``)."""
+        return all(type(op) in DEVICE_OPS for op in self.operations)
+
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and pickle copy: current host parameters and gradients, activations as
+        host copies, no device copies (a copy makes its own when it next runs on the cuda backend)."""
+        state = dev.host_state(self.__dict__)
+        if self._device is not None:
+            state["_param_arrays"] = self._device.params.on_host()
+            state["_grad_arrays"] = self._device.grads.on_host()
+            del state["_device"]
+        return state
+
     # -- forward / backward ----------------------------------------------------------------------
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
-        """Set up on the first call, then run the operations in order; store and return ``output``."""
+        """Set up on the first call, then run the operations in order; store and return ``output``.
+        On the cuda backend the result is on the side ``input_`` came from (see the module docstring)."""
         input_ = self._cast(input_)
         if self.first:
             self._setup_layer(input_)
@@ -77,17 +162,45 @@ class Layer:
         else:
             self._check_input(input_)
         self.input_ = input_
-        self.output = self._forward_ops(input_, inference)
+        if dev.cuda_backend():
+            self.output = self._forward_cuda(input_, inference)
+        else:
+            self._release_device()
+            self.output = self._forward_ops(input_, inference)
         return self.output
 
     def backward(self, output_grad: np.ndarray) -> np.ndarray:
         """Run the operations backwards, refresh ``param_grads`` and return the input gradient."""
         assert_same_shape(self.output, output_grad)
         output_grad = self._cast(output_grad)
-        input_grad = self._backward_ops(output_grad)
+        if self._device is not None or dev.is_device(output_grad):
+            input_grad = self._backward_cuda(output_grad)
+        else:
+            input_grad = self._backward_ops(output_grad)
         assert_same_shape(self.input_, input_grad)
         self._param_grads()
         return input_grad
+
+    def _forward_cuda(self, input_, inference):
+        """The forward on the cuda backend: on the device copies when every operation takes device
+        arrays, else on the host arrays. The result is on the side ``input_`` came from."""
+        if not self._runs_on_device():
+            self._release_device()
+            return dev.same_side(self._forward_ops(dev.to_host(input_), inference), input_)
+        if self._device is None:
+            self._device = dev.DeviceParams(self._param_arrays, self._grad_arrays)
+        device_of = {id(h): d for h, d in zip(self._param_arrays, self._device.params.on_device())}
+        for op in self.operations:
+            if isinstance(op, ParamOperation):
+                op.device_param = device_of.get(id(op.param))
+        return dev.same_side(self._forward_ops(dev.to_device(input_), inference), input_)
+
+    def _backward_cuda(self, output_grad):
+        """The backward after ``_forward_cuda``, on the side that forward ran on; the result is on the
+        side ``output_grad`` came from."""
+        if self._device is None:
+            return dev.same_side(self._backward_ops(dev.to_host(output_grad)), output_grad)
+        return dev.same_side(self._backward_ops(dev.to_device(output_grad)), output_grad)
 
     def _check_input(self, input_: np.ndarray) -> None:
         """Check a batch against the set-up layer (no-op in the base class)."""
@@ -104,7 +217,7 @@ class Layer:
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self) -> Dict[str, np.ndarray]:
         """Copies of ``params`` as ``{"params.0": ..., "params.1": ...}`` (empty before set-up)."""
-        return {f"params.{i}": np.array(p, copy=True) for i, p in enumerate(self.params)}
+        return {f"params.{i}": np.array(p, copy=True) for i, p in enumerate(self._current_params())}
 
     def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> None:
         """Copy ``state`` (from ``state_dict``) into ``params`` IN PLACE, so operations and optimizers keep
@@ -135,12 +248,18 @@ class Layer:
         return f"{type(self).__name__}(neurons={self.neurons})"
 
 
+def _host_params(layer) -> List[np.ndarray]:
+    """A layer's host parameters for fastdl's own use: ``_current_params()`` of a fastdl layer (current
+    values, device copies kept valid), ``params`` of any other layer."""
+    return layer._current_params() if isinstance(layer, Layer) else layer.params
+
+
 def load_params(layer, state: Mapping[str, np.ndarray], strict: bool = True, prefix: str = "") -> None:
     """``load_state_dict`` for any lincoln-style layer (``params`` list, ``first`` flag): check everything,
     then copy in place. ``prefix`` (e.g. ``"layers.2."``) only decorates the names in error messages."""
     if not isinstance(state, Mapping):
         raise TypeError(f"load_state_dict: state must be a mapping of names to arrays, got {type(state).__name__}")
-    saved = (getattr(layer, "first", False), list(layer.params), list(getattr(layer, "operations", [])))
+    saved = (getattr(layer, "first", False), list(_host_params(layer)), list(getattr(layer, "operations", [])))
     if getattr(layer, "first", False) and isinstance(layer, Layer) and state:
         if "params.0" not in state:
             raise ValueError(f"load_state_dict: {layer!r} is not set up and the state has no {prefix}params.0 "
@@ -156,14 +275,15 @@ def load_params(layer, state: Mapping[str, np.ndarray], strict: bool = True, pre
 
 
 def _check_and_copy(layer, state, strict, prefix):
-    expected = [f"params.{i}" for i in range(len(layer.params))]
+    params = _host_params(layer)
+    expected = [f"params.{i}" for i in range(len(params))]
     missing = [prefix + k for k in expected if k not in state]
     unexpected = [prefix + k for k in state if k not in expected]
     if strict and (missing or unexpected):
         raise ValueError(f"load_state_dict: names do not match {layer!r}: missing {missing}, unexpected "
                          f"{unexpected} (pass strict=False to load the names that do match)")
     values = []
-    for name, param in zip(expected, layer.params):
+    for name, param in zip(expected, params):
         if name not in state:
             continue
         value = state[name]
@@ -178,6 +298,8 @@ def _check_and_copy(layer, state, strict, prefix):
         values.append((param, value))
     for param, value in values:
         np.copyto(param, value)
+    if isinstance(layer, Layer):
+        layer._params_written()
 
 
 def _init_scale(weight_init: str, fan_in: int, fan_out: int) -> float:
@@ -219,9 +341,9 @@ class Dense(Layer):
             self.operations.append(Dropout(self.dropout, seed=self._dropout_seed()))
 
     def _check_input(self, input_: np.ndarray) -> None:
-        if not self.params:
+        if not self._param_arrays:
             return
-        n_in = self.params[0].shape[0]
+        n_in = self._param_arrays[0].shape[0]
         if np.ndim(input_) != 2 or np.shape(input_)[1] != n_in:
             raise self._width_error(input_, f"(batch, {n_in})",
                                     f"a Dense layer keeps the feature width ({n_in}) of the first batch it saw")
@@ -238,13 +360,19 @@ class Dense(Layer):
             return None
         return FUSABLE.get(type(ops[2]))
 
+    def _runs_on_device(self) -> bool:
+        """The fused path runs on device arrays (its BiasAdd is never called on its own)."""
+        if self._fused_activation() is not None:
+            return all(type(op) in DEVICE_OPS for op in self.operations[3:])
+        return super()._runs_on_device()
+
     def _forward_ops(self, x, inference):
         name = self._fused_activation()
         if name is None:
             return super()._forward_ops(x, inference)
         w_op, b_op, act = self.operations[:3]
         x = as_float(x, w_op.param.dtype)
-        y = kernels.linear(x, w_op.param, b_op.param, name)
+        y = kernels.linear(x, w_op._kernel_param(), b_op._kernel_param(), name)
         w_op.input_, w_op.output = x, None
         b_op.input_, b_op.output = None, None
         act.input_, act.output = None, y
@@ -261,7 +389,7 @@ class Dense(Layer):
         w_op, b_op, act = self.operations[:3]
         y = act.output
         grad = as_float(grad, y.dtype)
-        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op.param, y, grad, name)
+        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op._kernel_param(), y, grad, name)
         act.input_grad = b_op.input_grad = None
         w_op.input_grad = grad_x
         w_op.param_grad = grad_w
@@ -290,9 +418,9 @@ class Conv2D(Layer):
         self.padding = padding
 
     def _check_input(self, input_: np.ndarray) -> None:
-        if not self.params:
+        if not self._param_arrays:
             return
-        c_in = self.params[0].shape[0]
+        c_in = self._param_arrays[0].shape[0]
         if np.ndim(input_) != 4 or np.shape(input_)[1] != c_in:
             raise self._width_error(input_, f"(batch, {c_in}, H, W)",
                                     f"a Conv2D layer keeps the channel count ({c_in}) of the first batch it saw")

@@ -4,10 +4,15 @@ standard ``CrossEntropy``.
 ``forward(prediction, target) -> float`` stores ``prediction``, ``target`` and ``output``;
 ``backward() -> grad`` (the prediction's shape) stores ``input_grad``. Every loss divides by the batch
 size N, so layer gradients are sums over the batch. Float targets are cast to the prediction's dtype.
+
+The losses in ``DEVICE_LOSSES`` also take a device prediction (on the cuda backend, from
+``NeuralNetwork.train_batch``): the target (NumPy) is uploaded, the value comes back as a float and the
+gradient stays on the device. ``softmax_preds`` is always a NumPy array.
 """
 
 import numpy as np
 
+from fastdl import _device_params as dev
 from fastdl import kernels
 from fastdl.base import as_float
 from fastdl.utils.np_utils import ShapeMismatchError, assert_same_shape
@@ -45,6 +50,10 @@ class Loss:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and pickle copy: the attributes, device arrays as host copies."""
+        return dev.host_state(self.__dict__)
+
 
 class MeanSquaredError(Loss):
     """``sum((pred - target)**2) / N`` (summed over columns, divided by the batch size only, as the
@@ -60,13 +69,29 @@ class MeanSquaredError(Loss):
 
     def _output(self) -> float:
         pred = as_float(self.prediction)
+        if dev.is_device(pred) and self.normalize:
+            pred = dev.to_host(pred)  # the book's row normalisation runs on the host
+        if dev.is_device(pred):
+            return self._device_output(pred)
         if self.normalize:
             pred = pred / pred.sum(axis=1, keepdims=True)
             self.prediction = pred
         self._diff = pred - as_float(self.target, pred.dtype)
         return float(np.sum(self._diff * self._diff)) / pred.shape[0]
 
+    def _device_output(self, pred) -> float:
+        """The loss of a device prediction, computed on the device; ``_diff`` stays there."""
+        from fastdl.cuda import elementwise
+
+        target = dev.to_device(as_float(self.target, pred.dtype))
+        self._diff = elementwise.subtract(pred, target)
+        return elementwise.sum_squares(self._diff) / pred.shape[0]
+
     def _input_grad(self) -> np.ndarray:
+        if dev.is_device(self._diff):
+            from fastdl.cuda import elementwise
+
+            return elementwise.scale(self._diff, 2.0 / self.prediction.shape[0])
         return (2.0 / self.prediction.shape[0]) * self._diff
 
 
@@ -99,6 +124,10 @@ class _SoftmaxLoss(Loss):
         return as_float(t, self._grad.dtype)
 
     def _input_grad(self) -> np.ndarray:
+        if dev.is_device(self._grad):
+            from fastdl.cuda import elementwise
+
+            return elementwise.copy(self._grad)
         return self._grad.copy()
 
 
@@ -124,7 +153,7 @@ class SoftmaxCrossEntropy(_SoftmaxLoss):
     def softmax_preds(self) -> np.ndarray:
         """The clipped softmax ``p`` of the last forward (recovered from the gradient ``(p - y) / N``)."""
         n = self._grad.shape[0]
-        return np.clip(self._grad * n + self._onehot(), self.eps, 1 - self.eps)
+        return np.clip(dev.to_host(self._grad) * n + self._onehot(), self.eps, 1 - self.eps)
 
 
 class CrossEntropy(_SoftmaxLoss):
@@ -135,3 +164,7 @@ class CrossEntropy(_SoftmaxLoss):
         pred = as_float(self.prediction)
         loss, self._grad = kernels.cross_entropy(pred, _labels_or_onehot(pred, self.target))
         return loss
+
+
+#: the losses whose ``forward`` / ``backward`` run on a device prediction (see the module docstring)
+DEVICE_LOSSES = (MeanSquaredError, SoftmaxCrossEntropy, CrossEntropy)

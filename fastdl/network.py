@@ -7,6 +7,12 @@ Works with fastdl layers and with any lincoln-style layer (``forward``, ``backwa
 ``state_dict()`` names every parameter ``"layers.<i>.params.<j>"`` (layer i, its j-th parameter);
 ``load_state_dict`` checks names, shapes and dtypes before copying anything (``fastdl.io`` saves and
 loads these dicts as ``.npz`` files).
+
+On the cuda backend (see ``fastdl._device_params``) a batch goes to the device once, when the first
+layer is a fastdl layer, and stays there between fastdl layers; ``forward`` and ``backward`` give back
+NumPy for NumPy and device arrays for device arrays. ``train_batch`` and ``forward_loss`` keep the
+prediction and the loss gradient on the device too (for fastdl's losses), so only the loss comes back.
+Layers and losses that are not fastdl's get host arrays.
 """
 
 import functools
@@ -16,8 +22,9 @@ from typing import Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
+from fastdl import _device_params as dev
 from fastdl.layers import Layer, load_params
-from fastdl.losses import Loss, MeanSquaredError
+from fastdl.losses import DEVICE_LOSSES, Loss, MeanSquaredError
 
 
 @functools.lru_cache(maxsize=None)
@@ -30,9 +37,17 @@ def _forward_takes_inference(cls) -> bool:
 
 
 def _layer_forward(layer, x, inference):
+    if not isinstance(layer, Layer):
+        x = dev.to_host(x)  # a lincoln-style layer computes with NumPy
     if _forward_takes_inference(type(layer)):
         return layer.forward(x, inference)
     return layer.forward(x)
+
+
+def _layer_backward(layer, grad):
+    if not isinstance(layer, Layer):
+        grad = dev.to_host(grad)
+    return layer.backward(grad)
 
 
 class LayerBlock:
@@ -43,18 +58,40 @@ class LayerBlock:
         self.layers = layers
 
     def forward(self, X_batch: np.ndarray, inference: bool = False) -> np.ndarray:
-        """Run every layer in order; ``inference=True`` switches Dropout to its inference scaling."""
-        X_out = X_batch
+        """Run every layer in order; ``inference=True`` switches Dropout to its inference scaling.
+        The result is on the side ``X_batch`` is on (NumPy for NumPy)."""
+        X_out = self._to_device(X_batch)
         for layer in self.layers:
             X_out = _layer_forward(layer, X_out, inference)
-        return X_out
+        return dev.same_side(X_out, X_batch)
 
     def backward(self, loss_grad: np.ndarray) -> np.ndarray:
-        """Run every layer's backward in reverse order and return the input gradient."""
-        grad = loss_grad
+        """Run every layer's backward in reverse order and return the input gradient (on the side
+        ``loss_grad`` is on)."""
+        grad = self._grad_to_device(loss_grad)
         for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
+            grad = _layer_backward(layer, grad)
+        return dev.same_side(grad, loss_grad)
+
+    def _to_device(self, X_batch):
+        """On the cuda backend, a host batch for a fastdl first layer as a device array (cast to that
+        layer's dtype, then uploaded once); otherwise ``X_batch`` itself."""
+        first = self.layers[0] if self.layers else None
+        if not isinstance(first, Layer) or dev.is_device(X_batch) or not dev.cuda_backend():
+            return X_batch
+        return dev.upload(first._cast(X_batch))
+
+    def _grad_to_device(self, loss_grad):
+        """A host loss gradient as a device array when the last layer ran on its device copies."""
+        last = self.layers[-1] if self.layers else None
+        if getattr(last, "_device", None) is None or dev.is_device(loss_grad):
+            return loss_grad
+        return dev.upload(np.asarray(last._cast(loss_grad)))
+
+    def _optimizer_arrays(self):
+        """What fastdl's optimizers update: ``(params, grads)`` in ``params()`` order, with the device
+        copies of the layers that keep them; None when no layer does (then they use ``params()``)."""
+        return dev.optimizer_arrays(self.layers)
 
     def params(self) -> Iterator[np.ndarray]:
         """Every layer's parameters, in layer order (Dense: W, B; Conv2D: W)."""
@@ -138,13 +175,18 @@ class NeuralNetwork(LayerBlock):
 
     def forward_loss(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
         """The loss of the network's prediction on ``X_batch`` (no backward pass)."""
-        prediction = self.forward(X_batch, inference)
-        return self.loss.forward(prediction, y_batch)
+        prediction = self.forward(self._to_device(X_batch), inference)
+        return self.loss.forward(self._for_loss(prediction), y_batch)
 
     def train_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
-        """Forward, loss, and backward on one batch; returns the batch loss. Does not step an optimizer."""
-        prediction = self.forward(X_batch, inference)
-        batch_loss = self.loss.forward(prediction, y_batch)
+        """Forward, loss, and backward on one batch; returns the batch loss. Does not step an optimizer.
+        On the cuda backend the batch goes up once and everything but the loss stays on the device."""
+        prediction = self.forward(self._to_device(X_batch), inference)
+        batch_loss = self.loss.forward(self._for_loss(prediction), y_batch)
         loss_grad = self.loss.backward()
-        self.backward(loss_grad)
+        self.backward(self._grad_to_device(loss_grad))
         return batch_loss
+
+    def _for_loss(self, prediction):
+        """The prediction as the loss takes it: fastdl's losses take device arrays, others get NumPy."""
+        return prediction if type(self.loss) in DEVICE_LOSSES else dev.to_host(prediction)

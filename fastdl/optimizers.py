@@ -10,11 +10,21 @@ Fixes over the book: ``AdaGrad``'s ``final_lr_exp`` / ``final_lr_linear`` select
 decay (the book passed ``final_lr_linear`` as the decay type), ``step(epoch=0)`` is accepted by every
 optimizer, and one-epoch decay does not divide by zero. Kept: AdaGrad adds ``eps`` to its running sum
 every step, and RegularizedSGD's weight decay ``alpha * param`` is not scaled by ``lr``.
+
+On the cuda backend a fastdl network keeps device copies of its layers' parameters
+(``fastdl._device_params``). The four optimizers here then update those copies on the device
+(``fastdl/cuda/optimizers.py``), with their running state (velocities, AdaGrad sums) on the device as
+well, so a step moves nothing between host and device. The host arrays that ``net.params()`` returns
+are brought up to date whenever outside code reads them. An optimizer whose ``_update_rule`` is not one
+of these four (a subclass's own rule), or a network without device copies, updates the host arrays
+from ``net.params()`` / ``net.param_grads()`` exactly as before.
 """
 
 from typing import Optional
 
 import numpy as np
+
+from fastdl import _device_params as dev
 
 
 class Optimizer:
@@ -47,20 +57,42 @@ class Optimizer:
         elif self.decay_type == "linear":
             self.lr -= self.decay_per_epoch
 
-    def _state(self, name: str):
-        """A per-parameter list of zero arrays kept under ``name``, created on the first step."""
+    def _arrays(self):
+        """``(params, grads)``, two lists in ``net.params()`` order: with a network that keeps device
+        copies and a rule that runs on them, the device copies where there are some; else (and on the
+        numpy and cpu backends) ``net.params()`` and ``net.param_grads()``."""
+        from_net = getattr(self.net, "_optimizer_arrays", None)
+        if from_net is not None and type(self)._update_rule in _DEVICE_RULES:
+            arrays = from_net()
+            if arrays is not None:
+                return arrays
+        return list(self.net.params()), list(self.net.param_grads())
+
+    def _state(self, name: str, params: list):
+        """A per-parameter list of zero arrays kept under ``name``, created on the first step, each on the
+        side (host or device) of its parameter in ``params``."""
         if self.first or not hasattr(self, name):
-            setattr(self, name, [np.zeros_like(param) for param in self.net.params()])
+            setattr(self, name, [_zeros_like(param) for param in params])
             self.first = False
-        return getattr(self, name)
+        state = getattr(self, name)
+        for i, (value, param) in enumerate(zip(state, params)):
+            if dev.is_device(value) != dev.is_device(param):  # the backend changed since the last step
+                state[i] = dev.same_side(value, param)
+        return state
 
     def step(self, epoch: int = 0) -> None:
         """Update every parameter of ``self.net`` in place from its gradient."""
-        for param, param_grad in zip(self.net.params(), self.net.param_grads()):
+        params, grads = self._arrays()
+        for param, param_grad in zip(params, grads):
             self._update_rule(param=param, grad=param_grad)
 
     def _update_rule(self, **kwargs) -> None:
         raise NotImplementedError()
+
+    def __getstate__(self):
+        """What ``copy.deepcopy`` and pickle copy: the attributes, device state arrays as host copies
+        (``_state`` moves them back to the device at the next step on device parameters)."""
+        return dev.host_state(self.__dict__)
 
 
 class SGD(Optimizer):
@@ -70,6 +102,9 @@ class SGD(Optimizer):
         super().__init__(lr, final_lr, decay_type)
 
     def _update_rule(self, **kwargs) -> None:
+        if dev.is_device(kwargs["param"]):
+            _cuda().sgd(kwargs["param"], kwargs["grad"], self.lr)
+            return
         kwargs["param"] -= self.lr * kwargs["grad"]
 
 
@@ -82,12 +117,16 @@ class SGDMomentum(Optimizer):
         self.momentum = momentum
 
     def step(self, epoch: int = 0) -> None:
-        velocities = self._state("velocities")
-        for param, param_grad, velocity in zip(self.net.params(), self.net.param_grads(), velocities):
+        params, grads = self._arrays()
+        velocities = self._state("velocities", params)
+        for param, param_grad, velocity in zip(params, grads, velocities):
             self._update_rule(param=param, grad=param_grad, velocity=velocity)
 
     def _update_rule(self, **kwargs) -> None:
         velocity = kwargs["velocity"]
+        if dev.is_device(kwargs["param"]):
+            _cuda().sgd_momentum(kwargs["param"], kwargs["grad"], velocity, self.lr, self.momentum)
+            return
         velocity *= self.momentum
         velocity += self.lr * kwargs["grad"]
         kwargs["param"] -= velocity
@@ -112,13 +151,17 @@ class AdaGrad(Optimizer):
         self.eps = 1e-7
 
     def step(self, epoch: int = 0) -> None:
-        sum_squares = self._state("sum_squares")
-        for param, param_grad, sum_square in zip(self.net.params(), self.net.param_grads(), sum_squares):
+        params, grads = self._arrays()
+        sum_squares = self._state("sum_squares", params)
+        for param, param_grad, sum_square in zip(params, grads, sum_squares):
             self._update_rule(param=param, grad=param_grad, sum_square=sum_square)
 
     def _update_rule(self, **kwargs) -> None:
         grad = kwargs["grad"]
         sum_square = kwargs["sum_square"]
+        if dev.is_device(kwargs["param"]):
+            _cuda().adagrad(kwargs["param"], grad, sum_square, self.lr, self.eps)
+            return
         sum_square += self.eps + grad * grad
         kwargs["param"] -= (self.lr / np.sqrt(sum_square)) * grad
 
@@ -132,4 +175,27 @@ class RegularizedSGD(Optimizer):
 
     def _update_rule(self, **kwargs) -> None:
         param = kwargs["param"]
+        if dev.is_device(param):
+            _cuda().regularized_sgd(param, kwargs["grad"], self.lr, self.alpha)
+            return
         param -= self.lr * kwargs["grad"] + self.alpha * param
+
+
+#: the update rules that also run on device arrays (through ``fastdl/cuda/optimizers.py``)
+_DEVICE_RULES = (SGD._update_rule, SGDMomentum._update_rule, AdaGrad._update_rule, RegularizedSGD._update_rule)
+
+
+def _zeros_like(param):
+    """Zeros of ``param``'s shape and dtype, on its side (host or device)."""
+    if dev.is_device(param):
+        from fastdl.cuda._device import zeros
+
+        return zeros(param.shape, param.dtype)
+    return np.zeros_like(param)
+
+
+def _cuda():
+    """``fastdl.cuda.optimizers``, imported on first use (it is only reached with device arrays)."""
+    from fastdl.cuda import optimizers
+
+    return optimizers

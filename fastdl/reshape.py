@@ -1,4 +1,7 @@
-"""``Flatten`` (lincoln ``reshape.py``): (batch, ...) -> (batch, prod(...)), C order."""
+"""``Flatten`` (lincoln ``reshape.py``): (batch, ...) -> (batch, prod(...)), C order.
+
+Only ``reshape`` is used, so it runs unchanged on device arrays (a layer on the cuda backend).
+"""
 
 import numpy as np
 

@@ -7,6 +7,10 @@ object). Shuffling and dropout masks use generators seeded from fit's ``seed``; 
 never touched. ``restart=True`` also resets the optimizer's running state (velocities, AdaGrad sums),
 which the book carried over into the re-initialised network. ``progress=True`` shows a tqdm bar when
 tqdm is installed.
+
+On the cuda backend the network's layers keep their parameters on the device (``fastdl._device_params``):
+``train_batch`` and fastdl's optimizers leave them there, evaluation predictions come back as NumPy,
+and the early-stopping copy (``deepcopy``) and its restore (state dicts) see the current values.
 """
 
 from copy import deepcopy

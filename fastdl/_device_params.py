@@ -1,0 +1,216 @@
+"""Device copies ("mirrors") of the book-API layers' parameters and gradients on the cuda backend, and
+the few host <-> device moves the book API makes.
+
+On the cuda backend a ``Dense`` or ``Conv2D`` layer keeps a device copy of every parameter and of
+every parameter gradient (one ``DeviceParams`` per layer, made on its first forward there). Its
+forward and backward run on those copies; inside ``NeuralNetwork.train_batch`` the batch goes up once,
+activations and gradients stay on the device, and only the loss comes down. fastdl's own optimizers
+update the device copies on the device (``fastdl/cuda/optimizers.py``).
+
+The public book API still sees host NumPy arrays (SPEC Part B §15): ``layer.params`` and
+``layer.param_grads`` are lists of ndarrays that outside code may change IN PLACE. A ``Mirror`` keeps
+the two sides honest:
+
+* ``on_host(share=True)`` (what the public accessors call) first brings the host arrays up to date from
+  the device (into the same arrays, so their identity never changes), then marks them *shared*: outside
+  code holds them and may change them at any time, so every device use uploads them again, until
+  fastdl next writes the device side (an optimizer step, a backward);
+* ``on_host()`` (fastdl's own reads: ``state_dict``, ``load_state_dict``, ``copy.deepcopy``) syncs
+  without sharing;
+* ``on_device()`` uploads when the host side is newer or shared, and returns the device arrays;
+* ``device_written()`` / ``host_written()`` record which side an update changed.
+
+Every host -> device copy made here goes through ``upload`` and every device -> host copy through
+``download`` (the kernels' own ``Io`` moves NumPy arguments such as labels). Nothing here imports
+numba: the cuda helpers are imported when a device array is first met.
+"""
+
+from typing import List, Optional
+
+import numpy as np
+
+from fastdl import backend
+from fastdl._checks import dtype_of, is_device_array as is_device
+
+__all__ = ["cuda_backend", "is_device", "upload", "download", "to_device", "to_host", "same_side", "as_float",
+           "host_state", "Mirror", "DeviceParams", "optimizer_arrays"]
+
+
+def cuda_backend() -> bool:
+    """True when the cuda backend serves ``fastdl.kernels`` now."""
+    return backend.get_backend() == "cuda"
+
+
+# ----------------------------------------------------------------------------------------------
+# host <-> device moves
+# ----------------------------------------------------------------------------------------------
+
+def upload(host: np.ndarray, into=None):
+    """Host -> device: copy ``host`` into the device array ``into`` (same shape and dtype), or into a new
+    device array when ``into`` is None or does not fit. Returns the device array."""
+    from fastdl.cuda._device import as_device
+
+    host = np.ascontiguousarray(host)
+    if into is None or tuple(into.shape) != host.shape or np.dtype(into.dtype) != host.dtype:
+        return as_device(host)
+    if host.size:
+        into.copy_to_device(host)
+    return into
+
+
+def download(device, into: Optional[np.ndarray] = None) -> np.ndarray:
+    """Device -> host: copy ``device`` into the ndarray ``into`` (same shape and dtype, C-contiguous), or
+    into a new ndarray when ``into`` is None or does not fit. Returns the ndarray."""
+    from fastdl.cuda._device import as_device
+
+    device = as_device(device)
+    fits = (into is not None and into.shape == tuple(device.shape) and into.dtype == np.dtype(device.dtype)
+            and into.flags.c_contiguous and into.flags.writeable)
+    if not fits:
+        return device.copy_to_host()
+    if into.size:
+        device.copy_to_host(into)
+    return into
+
+
+def to_device(a):
+    """``a`` as a device array: device arrays pass through, anything else is uploaded."""
+    return a if is_device(a) else upload(np.asarray(a))
+
+
+def to_host(a):
+    """``a`` as a host array: device arrays are downloaded, anything else passes through."""
+    return download(a) if is_device(a) else a
+
+
+def same_side(result, given):
+    """``result`` on the side ``given`` is on: NumPy in, NumPy out; device array in, device array out."""
+    return to_device(result) if is_device(given) else to_host(result)
+
+
+def as_float(x, dtype=None):
+    """``fastdl.base.as_float`` for a device array: kept when it already has the dtype (float32/float64
+    when ``dtype`` is None), else cast on the device."""
+    have = dtype_of(x)
+    if dtype is None:
+        dtype = have if have in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+    if have == np.dtype(dtype):
+        return x
+    from fastdl.cuda import elementwise
+    from fastdl.cuda._device import as_device
+
+    return elementwise.cast(as_device(x), dtype)
+
+
+def host_state(attributes: dict) -> dict:
+    """A copy of an object's ``__dict__`` for ``copy.deepcopy`` / pickle, with every device array (also
+    inside a list, such as an optimizer's velocities) replaced by a host copy: device arrays do not
+    survive a deep copy on a real GPU."""
+    state = {}
+    for name, value in attributes.items():
+        if isinstance(value, list) and any(is_device(v) for v in value):
+            value = [to_host(v) for v in value]
+        state[name] = to_host(value)
+    return state
+
+
+# ----------------------------------------------------------------------------------------------
+# mirrors
+# ----------------------------------------------------------------------------------------------
+
+HOST, DEVICE = "host", "device"
+
+
+class Mirror:
+    """A list of arrays kept on the host and on the device.
+
+    ``host`` is a list of ndarrays (None until a device-made list is first read on the host); ``device`` a
+    list of device arrays of the same shapes (None until first used there). ``newer`` names the side that
+    holds values the other lacks (None: both agree). ``shared``: the host arrays were handed to outside
+    code, so they are uploaded before every device use until the device side is written again.
+    """
+
+    def __init__(self, host: List[np.ndarray]):
+        self.host: Optional[List[np.ndarray]] = host
+        self.device: Optional[list] = None
+        self.newer: Optional[str] = HOST
+        self.shared = False
+
+    def on_device(self) -> list:
+        """The device arrays, uploaded first when the host side is newer or shared."""
+        if self.newer == HOST or self.shared:
+            old = self.device
+            if old is None or len(old) != len(self.host):
+                old = [None] * len(self.host)
+            self.device = [upload(h, into=d) for h, d in zip(self.host, old)]
+            self.newer = None
+        return self.device
+
+    def on_host(self, share: bool = False) -> List[np.ndarray]:
+        """The host arrays, brought up to date from the device first (into the same arrays when they
+        exist). ``share=True``: they are being handed to outside code (see the class docstring)."""
+        if self.newer == DEVICE:
+            if self.host is None:
+                self.host = [download(d) for d in self.device]
+            else:
+                for i, (h, d) in enumerate(zip(self.host, self.device)):
+                    self.host[i] = download(d, into=h)
+            self.newer = None
+        self.shared = self.shared or share
+        return self.host
+
+    def device_written(self) -> None:
+        """The device arrays were changed in place (an optimizer step): the host copies are stale."""
+        self.newer = DEVICE
+        self.shared = False
+
+    def host_written(self) -> None:
+        """The host arrays were changed in place (``load_state_dict``): upload before the next device use."""
+        self.newer = HOST
+
+    def set_device(self, arrays: list) -> None:
+        """New device arrays (a backward's gradients); host copies are made when first read."""
+        self.device = list(arrays)
+        self.host = None
+        self.newer = DEVICE
+        self.shared = False
+
+    def set_host(self, arrays: List[np.ndarray]) -> None:
+        """New host arrays; uploaded (into the old device arrays when they fit) at the next device use."""
+        self.host = list(arrays)
+        self.newer = HOST
+
+
+class DeviceParams:
+    """One layer's mirrors: ``params`` (its host side is the layer's own list of parameter arrays) and
+    ``grads`` (the parameter gradients of the last backward)."""
+
+    def __init__(self, params: List[np.ndarray], grads: List[np.ndarray]):
+        self.params = Mirror(params)
+        self.grads = Mirror(grads)
+
+    def set_grads(self, grads: list) -> None:
+        """Record a backward's gradients: device arrays stay on the device; host arrays are kept as such."""
+        if all(is_device(g) for g in grads):
+            self.grads.set_device(grads)
+        else:
+            self.grads.set_host([to_host(g) for g in grads])
+
+
+def optimizer_arrays(layers):
+    """``(params, grads)`` for one step of fastdl's own optimizers, two lists in the order of the
+    layers: a layer's device copies when it keeps them (marked as written, since the step changes them
+    on the device), else its public ``params`` / ``param_grads``. None when no layer keeps device copies."""
+    if all(getattr(layer, "_device", None) is None for layer in layers):
+        return None
+    params, grads = [], []
+    for layer in layers:
+        mirrors = getattr(layer, "_device", None)
+        if mirrors is None:
+            params += layer.params
+            grads += layer.param_grads
+        else:
+            params += mirrors.params.on_device()
+            grads += mirrors.grads.on_device()
+            mirrors.params.device_written()
+    return params, grads
