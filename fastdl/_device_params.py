@@ -14,7 +14,8 @@ the two sides honest:
 * ``on_host(share=True)`` (what the public accessors call) first brings the host arrays up to date from
   the device (into the same arrays, so their identity never changes), then marks them *shared*: outside
   code holds them and may change them at any time, so every device use uploads them again, until
-  fastdl next writes the device side (an optimizer step, a backward);
+  fastdl next writes the device side (an optimizer step for parameters, a backward for gradients;
+  arrays handed out before that hold old values, so read ``params`` again after such a step);
 * ``on_host()`` (fastdl's own reads: ``state_dict``, ``load_state_dict``, ``copy.deepcopy``) syncs
   without sharing;
 * ``on_device()`` uploads when the host side is newer or shared, and returns the device arrays;
@@ -97,9 +98,8 @@ def as_float(x, dtype=None):
     if have == np.dtype(dtype):
         return x
     from fastdl.cuda import elementwise
-    from fastdl.cuda._device import as_device
 
-    return elementwise.cast(as_device(x), dtype)
+    return elementwise.cast(x, dtype)
 
 
 def host_state(attributes: dict) -> dict:
@@ -201,7 +201,10 @@ def optimizer_arrays(layers):
     """``(params, grads)`` for one step of fastdl's own optimizers, two lists in the order of the
     layers: a layer's device copies when it keeps them (marked as written, since the step changes them
     on the device), else its public ``params`` / ``param_grads``. None when no layer keeps device copies."""
-    if all(getattr(layer, "_device", None) is None for layer in layers):
+    for layer in layers:
+        if getattr(layer, "_device", None) is not None:
+            break
+    else:
         return None
     params, grads = [], []
     for layer in layers:

@@ -165,7 +165,8 @@ class Layer:
         if dev.cuda_backend():
             self.output = self._forward_cuda(input_, inference)
         else:
-            self._release_device()
+            if self._device is not None:  # it ran on the cuda backend before
+                self._release_device()
             self.output = self._forward_ops(input_, inference)
         return self.output
 

@@ -37,17 +37,9 @@ def _forward_takes_inference(cls) -> bool:
 
 
 def _layer_forward(layer, x, inference):
-    if not isinstance(layer, Layer):
-        x = dev.to_host(x)  # a lincoln-style layer computes with NumPy
     if _forward_takes_inference(type(layer)):
         return layer.forward(x, inference)
     return layer.forward(x)
-
-
-def _layer_backward(layer, grad):
-    if not isinstance(layer, Layer):
-        grad = dev.to_host(grad)
-    return layer.backward(grad)
 
 
 class LayerBlock:
@@ -59,25 +51,46 @@ class LayerBlock:
 
     def forward(self, X_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """Run every layer in order; ``inference=True`` switches Dropout to its inference scaling.
-        The result is on the side ``X_batch`` is on (NumPy for NumPy)."""
+        On the cuda backend the result is on the side ``X_batch`` is on (NumPy for NumPy)."""
+        if dev.cuda_backend():
+            return self._forward_cuda(X_batch, inference)
+        X_out = X_batch
+        for layer in self.layers:
+            X_out = _layer_forward(layer, X_out, inference)
+        return X_out
+
+    def backward(self, loss_grad: np.ndarray) -> np.ndarray:
+        """Run every layer's backward in reverse order and return the input gradient (on the cuda
+        backend, on the side ``loss_grad`` is on)."""
+        if dev.cuda_backend():
+            return self._backward_cuda(loss_grad)
+        grad = loss_grad
+        for layer in reversed(self.layers):
+            grad = layer.backward(grad)
+        return grad
+
+    # -- the cuda backend: one upload per batch, device arrays between fastdl layers ---------------
+    def _forward_cuda(self, X_batch, inference):
         X_out = self._to_device(X_batch)
         for layer in self.layers:
+            if not isinstance(layer, Layer):
+                X_out = dev.to_host(X_out)  # a lincoln-style layer computes with NumPy
             X_out = _layer_forward(layer, X_out, inference)
         return dev.same_side(X_out, X_batch)
 
-    def backward(self, loss_grad: np.ndarray) -> np.ndarray:
-        """Run every layer's backward in reverse order and return the input gradient (on the side
-        ``loss_grad`` is on)."""
+    def _backward_cuda(self, loss_grad):
         grad = self._grad_to_device(loss_grad)
         for layer in reversed(self.layers):
-            grad = _layer_backward(layer, grad)
+            if not isinstance(layer, Layer):
+                grad = dev.to_host(grad)
+            grad = layer.backward(grad)
         return dev.same_side(grad, loss_grad)
 
     def _to_device(self, X_batch):
-        """On the cuda backend, a host batch for a fastdl first layer as a device array (cast to that
-        layer's dtype, then uploaded once); otherwise ``X_batch`` itself."""
+        """A host batch for a fastdl first layer as a device array (cast to that layer's dtype, then
+        uploaded once); otherwise ``X_batch`` itself."""
         first = self.layers[0] if self.layers else None
-        if not isinstance(first, Layer) or dev.is_device(X_batch) or not dev.cuda_backend():
+        if not isinstance(first, Layer) or dev.is_device(X_batch):
             return X_batch
         return dev.upload(first._cast(X_batch))
 
@@ -175,12 +188,24 @@ class NeuralNetwork(LayerBlock):
 
     def forward_loss(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
         """The loss of the network's prediction on ``X_batch`` (no backward pass)."""
-        prediction = self.forward(self._to_device(X_batch), inference)
-        return self.loss.forward(self._for_loss(prediction), y_batch)
+        if dev.cuda_backend():
+            X_batch = self._to_device(X_batch)
+            return self.loss.forward(self._for_loss(self.forward(X_batch, inference)), y_batch)
+        prediction = self.forward(X_batch, inference)
+        return self.loss.forward(prediction, y_batch)
 
     def train_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
         """Forward, loss, and backward on one batch; returns the batch loss. Does not step an optimizer.
         On the cuda backend the batch goes up once and everything but the loss stays on the device."""
+        if dev.cuda_backend():
+            return self._train_batch_cuda(X_batch, y_batch, inference)
+        prediction = self.forward(X_batch, inference)
+        batch_loss = self.loss.forward(prediction, y_batch)
+        loss_grad = self.loss.backward()
+        self.backward(loss_grad)
+        return batch_loss
+
+    def _train_batch_cuda(self, X_batch, y_batch, inference):
         prediction = self.forward(self._to_device(X_batch), inference)
         batch_loss = self.loss.forward(self._for_loss(prediction), y_batch)
         loss_grad = self.loss.backward()

@@ -76,7 +76,7 @@ class Optimizer:
             self.first = False
         state = getattr(self, name)
         for i, (value, param) in enumerate(zip(state, params)):
-            if dev.is_device(value) != dev.is_device(param):  # the backend changed since the last step
+            if type(value) is not type(param):  # host and device: the backend changed since the last step
                 state[i] = dev.same_side(value, param)
         return state
 
@@ -102,7 +102,7 @@ class SGD(Optimizer):
         super().__init__(lr, final_lr, decay_type)
 
     def _update_rule(self, **kwargs) -> None:
-        if dev.is_device(kwargs["param"]):
+        if not isinstance(kwargs["param"], np.ndarray):  # a device copy
             _cuda().sgd(kwargs["param"], kwargs["grad"], self.lr)
             return
         kwargs["param"] -= self.lr * kwargs["grad"]
@@ -124,7 +124,7 @@ class SGDMomentum(Optimizer):
 
     def _update_rule(self, **kwargs) -> None:
         velocity = kwargs["velocity"]
-        if dev.is_device(kwargs["param"]):
+        if not isinstance(kwargs["param"], np.ndarray):  # a device copy
             _cuda().sgd_momentum(kwargs["param"], kwargs["grad"], velocity, self.lr, self.momentum)
             return
         velocity *= self.momentum
@@ -159,7 +159,7 @@ class AdaGrad(Optimizer):
     def _update_rule(self, **kwargs) -> None:
         grad = kwargs["grad"]
         sum_square = kwargs["sum_square"]
-        if dev.is_device(kwargs["param"]):
+        if not isinstance(kwargs["param"], np.ndarray):  # a device copy
             _cuda().adagrad(kwargs["param"], grad, sum_square, self.lr, self.eps)
             return
         sum_square += self.eps + grad * grad
@@ -175,7 +175,7 @@ class RegularizedSGD(Optimizer):
 
     def _update_rule(self, **kwargs) -> None:
         param = kwargs["param"]
-        if dev.is_device(param):
+        if not isinstance(param, np.ndarray):  # a device copy
             _cuda().regularized_sgd(param, kwargs["grad"], self.lr, self.alpha)
             return
         param -= self.lr * kwargs["grad"] + self.alpha * param

@@ -8,6 +8,7 @@ on tiny shapes.
 """
 
 import copy
+import pickle
 import sys
 
 import numpy as np
@@ -17,6 +18,7 @@ import fastdl
 import fastdl.io
 from fastdl import _device_params as dev
 from fastdl.activations import Linear, ReLU, Sigmoid, Tanh
+from fastdl.base import Operation
 from fastdl.cuda import _compat
 from fastdl.layers import Conv2D, Dense
 from fastdl.losses import CrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
@@ -309,6 +311,49 @@ def test_lincoln_style_network_over_fastdl_layers():
         np.testing.assert_allclose(q, p, rtol=1e-4, atol=1e-5)
 
 
+class HostDense:
+    """A lincoln-style layer in float64 NumPy (not a fastdl layer): it must be given host arrays."""
+
+    def __init__(self, neurons):
+        self.neurons, self.first, self.params, self.param_grads = neurons, True, [], []
+
+    def forward(self, input_, inference=False):
+        assert isinstance(input_, np.ndarray)
+        if self.first:
+            rng = np.random.default_rng(self.seed)
+            self.params = [rng.normal(0, 0.5, (input_.shape[1], self.neurons)), np.zeros((1, self.neurons))]
+            self.first = False
+        self.input_ = input_
+        return input_ @ self.params[0] + self.params[1]
+
+    def backward(self, output_grad):
+        assert isinstance(output_grad, np.ndarray)
+        self.param_grads = [self.input_.T @ output_grad, output_grad.sum(axis=0, keepdims=True)]
+        return output_grad @ self.params[0].T
+
+
+class LeakyReLU(Operation):
+    """A user's NumPy activation: a Dense layer with it runs on its host arrays on the cuda backend."""
+
+    def _output(self, inference):
+        assert isinstance(self.input_, np.ndarray)
+        return np.where(self.input_ > 0, self.input_, 0.1 * self.input_)
+
+    def _input_grad(self, output_grad):
+        return output_grad * np.where(self.input_ > 0, 1.0, 0.1)
+
+
+def test_layers_that_need_host_arrays_inside_a_device_network():
+    """A lincoln-style layer and a Dense with a NumPy activation between device-resident layers."""
+    X, y = data("dense")
+    make = lambda: NeuralNetwork([Dense(4, Tanh()), HostDense(4), Dense(4, LeakyReLU()), Dense(3)],  # noqa: E731
+                                 loss=SoftmaxCrossEntropy(), seed=7)
+    a, b = train("numpy", make, SGDMomentum(0.05), X, y), train("cuda", make, SGDMomentum(0.05), X, y)
+    assert_same_training(a, b)
+    layers = b[2].layers
+    assert layers[0]._device is not None and layers[2]._device is None and layers[3]._device is not None
+
+
 # ----------------------------------------------------------------------------------------------
 # predictions, Trainer, copies and state
 # ----------------------------------------------------------------------------------------------
@@ -328,9 +373,10 @@ def test_forward_gives_numpy_for_numpy_and_device_for_device():
         np.testing.assert_allclose(net.forward(X, inference=True), prediction, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("make_net,kind", [(dense_net, "dense"), (conv_net, "conv")])
-def test_trainer_fit_matches_numpy(make_net, kind, capsys):
-    """Two epochs of shuffled batches with learning-rate decay, an evaluation after each."""
+@pytest.mark.parametrize("make_net,kind,fits", [(dense_net, "dense", 2), (conv_net, "conv", 1)])
+def test_trainer_fit_matches_numpy(make_net, kind, fits, capsys):
+    """Two epochs of shuffled batches with learning-rate decay, an evaluation after each (the dense
+    net is fitted twice: the second fit re-initialises the layers and the optimizer)."""
     X, y = data(kind, seed=1)
     X_test, y_test = data(kind, n=2, seed=2)
     onehot, onehot_test = np.eye(3, dtype=np.float32)[y], np.eye(3, dtype=np.float32)[y_test]
@@ -339,7 +385,8 @@ def test_trainer_fit_matches_numpy(make_net, kind, capsys):
         with fastdl.use_backend(backend):
             net = make_net()
             trainer = Trainer(net, SGDMomentum(0.05, final_lr=0.01, decay_type="exponential"))
-            trainer.fit(X, onehot, X_test, onehot_test, epochs=2, eval_every=1, batch_size=X.shape[0], seed=5)
+            for _ in range(fits):
+                trainer.fit(X, onehot, X_test, onehot_test, epochs=2, eval_every=1, batch_size=X.shape[0], seed=5)
             preds = net.forward(X_test, inference=True)
             assert isinstance(preds, np.ndarray)
             results[backend] = (trainer.best_loss, trainer.best_epoch, preds, [p.copy() for p in net.params()])
@@ -378,6 +425,7 @@ def test_deepcopy_and_state_dict_see_device_updates(tmp_path):
             optim.step()
         state = net.state_dict()
         copied = copy.deepcopy(net)
+        pickled = pickle.loads(pickle.dumps(net))
         fastdl.io.save(net, tmp_path / "net.npz")
         current = [p.copy() for p in net.params()]
     assert [np.asarray(v).tolist() for v in state.values()] == [p.tolist() for p in current]
@@ -386,8 +434,9 @@ def test_deepcopy_and_state_dict_see_device_updates(tmp_path):
         assert all(not dev.is_device(v) for v in vars(layer).values())
         assert all(not dev.is_device(v) for op in layer.operations for v in vars(op).values())
     assert all(not dev.is_device(v) for v in vars(copied.loss).values())
-    for p, q in zip(copied.params(), current):
-        np.testing.assert_array_equal(p, q)
+    for p, q, r in zip(copied.params(), pickled.params(), current):
+        np.testing.assert_array_equal(p, r)
+        np.testing.assert_array_equal(q, r)
     with fastdl.use_backend("numpy"):
         reloaded = fastdl.io.load(conv_net(), tmp_path / "net.npz")
         for p, q in zip(reloaded.params(), current):
@@ -402,7 +451,7 @@ def test_load_state_dict_reaches_the_device_copies():
         expected = other.forward(X)
         state = other.state_dict()
     with fastdl.use_backend("cuda"):
-        net, optim = NeuralNetwork([Dense(4, Tanh()), Dense(3, Linear())], loss=SoftmaxCrossEntropy(), seed=99), SGD(0.1)
+        net, optim = NeuralNetwork([Dense(4, Tanh()), Dense(3)], loss=SoftmaxCrossEntropy(), seed=99), SGD(0.1)
         optim.net = net
         net.train_batch(X, y)
         optim.step()

@@ -3,9 +3,9 @@ contract: a dtype cast, a scale, a difference, a copy, and a sum of squares.
 
 They serve ``fastdl._device_params`` (layers that keep their parameters and activations on the
 device): Dropout's inference scaling, ``MeanSquaredError`` on a device prediction, a batch cast to a
-layer's dtype. Inputs are Numba device arrays, C-contiguous; results are new device arrays (the sum
-of squares is a Python float). Kernels are compiled per dtype on first use, so importing this module
-needs no numba.
+layer's dtype. Inputs are C-contiguous device arrays (Numba's, or any ``__cuda_array_interface__``
+object); results are new Numba device arrays (the sum of squares is a Python float). Kernels are
+compiled per dtype on first use, so importing this module needs no numba.
 """
 
 import functools
@@ -14,7 +14,7 @@ import numpy as np
 
 from fastdl.cuda import _serialised
 from fastdl.cuda._compat import cuda, simulator
-from fastdl.cuda._device import empty, flat, grid_1d, launch, threads_1d
+from fastdl.cuda._device import as_device, empty, flat, grid_1d, launch, threads_1d
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def _launch_1d(kernel, n, *args):
 @_serialised
 def cast(x, dtype):
     """x (any shape) converted to ``dtype``: a new device array of x's shape."""
-    dtype = np.dtype(dtype)
+    x, dtype = as_device(x), np.dtype(dtype)
     y = empty(x.shape, dtype)
     _launch_1d(_cast_kernel(np.dtype(x.dtype), dtype), x.size, flat(x), flat(y))
     return y
@@ -100,6 +100,7 @@ def cast(x, dtype):
 @_serialised
 def scale(x, s):
     """``s * x`` (s a Python number, taken in x's dtype): a new device array of x's shape."""
+    x = as_device(x)
     y = empty(x.shape, x.dtype)
     _launch_1d(_scale_kernel(np.dtype(x.dtype)), x.size, flat(x), np.dtype(x.dtype).type(s), flat(y))
     return y
@@ -108,6 +109,7 @@ def scale(x, s):
 @_serialised
 def subtract(a, b):
     """``a - b`` for two device arrays of one shape and dtype: a new device array."""
+    a, b = as_device(a), as_device(b)
     if tuple(a.shape) != tuple(b.shape) or a.dtype != b.dtype:
         raise ValueError(f"subtract: arrays differ: {tuple(a.shape)} {a.dtype} and {tuple(b.shape)} {b.dtype}")
     y = empty(a.shape, a.dtype)
@@ -117,6 +119,7 @@ def subtract(a, b):
 
 def copy(x):
     """A new device array holding x's values (a device-to-device copy)."""
+    x = as_device(x)
     y = empty(x.shape, x.dtype)
     if x.size:
         y.copy_to_device(x)
@@ -126,6 +129,7 @@ def copy(x):
 @_serialised
 def sum_squares(x):
     """``sum(x * x)`` over every element, accumulated in float64 in a fixed order: a Python float."""
+    x = as_device(x)
     out = empty((1,), np.float64)
     threads = 32 if simulator() else 256
     launch(_sum_squares_kernel(np.dtype(x.dtype), threads), 1, threads, flat(x), out, x.size)
