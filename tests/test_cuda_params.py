@@ -57,7 +57,8 @@ def data(kind, n=None, seed=0):
 
 
 def train(backend, make_net, optim, X, y, steps=2):
-    """``steps`` training steps with fastdl's ``optim`` on ``backend``: (losses, host params, net)."""
+    """``steps`` training steps with ``optim`` (fastdl's or an outside one) on ``backend``: (losses, host
+    params, net)."""
     with fastdl.use_backend(backend):
         net = make_net()
         optim.net = net
