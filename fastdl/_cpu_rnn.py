@@ -9,19 +9,18 @@ gates; LSTM ``c_seq``, GRU ``rh_seq``, RNN ``h_seq``).
 from fastdl import _core
 
 
-def _inputs(x, h0, w, **extra):
-    # private copies, so that changing an input after forward cannot change the gradients
-    cache = {"x": x.copy(), "h0": h0.copy(), "w": w.copy()}
-    cache.update({k: v.copy() for k, v in extra.items()})
+def _cache(saved, **inputs):
+    """What forward saved plus private copies of the inputs backward needs (so that changing an input after
+    forward cannot change the gradients)."""
+    cache = {k: v.copy() for k, v in inputs.items()}
+    cache.update(saved)
     return cache
 
 
 def rnn_forward(x, h0, w, b):
     """Returns (h_seq, cache). x (B, T, F), h0 (B, H), w (F + H, H), b (H,) -> h_seq (B, T, H)."""
     h_seq, saved = _core.rnn_forward(x, h0, w, b)
-    cache = _inputs(x, h0, w)
-    cache.update(saved)
-    return h_seq, cache
+    return h_seq, _cache(saved, x=x, h0=h0, w=w)
 
 
 def rnn_backward(grad_h_seq, cache):
@@ -33,8 +32,8 @@ def rnn_backward(grad_h_seq, cache):
 def lstm_forward(x, h0, c0, w, b):
     """Returns (h_seq, c_last, cache). w (F + H, 4H), gate blocks f, i, g, o."""
     h_seq, c_last, saved = _core.lstm_forward(x, h0, c0, w, b)
-    cache = _inputs(x, h0, w, c0=c0)
-    cache.update(saved)
+    cache = _cache(saved, h0=h0, c0=c0, w=w)
+    cache["x"] = x  # no copy: saved["xh"] already holds x's values, backward reads only x's shape
     return h_seq, c_last, cache
 
 
@@ -47,9 +46,7 @@ def lstm_backward(grad_h_seq, cache, grad_c_last=None):
 def gru_forward(x, h0, w, b):
     """Returns (h_seq, cache). w (F + H, 3H), blocks r, u, n."""
     h_seq, saved = _core.gru_forward(x, h0, w, b)
-    cache = _inputs(x, h0, w)
-    cache.update(saved)
-    return h_seq, cache
+    return h_seq, _cache(saved, x=x, h0=h0, w=w)
 
 
 def gru_backward(grad_h_seq, cache):

@@ -13,6 +13,7 @@ import numpy as np
 
 from fastdl import _device_params as dev
 from fastdl import kernels
+from fastdl._checks import require_probability
 from fastdl.base import Operation, as_float
 
 
@@ -21,8 +22,7 @@ class Dropout(Operation):
 
     def __init__(self, keep_prob: float = 0.8, seed=None):
         super().__init__()
-        if not 0.0 < keep_prob <= 1.0:
-            raise ValueError(f"Dropout: keep_prob must be in (0, 1], got {keep_prob!r}")
+        require_probability("Dropout", "keep_prob", keep_prob)
         self.keep_prob = keep_prob
         self.reseed(seed)
 

@@ -6,6 +6,7 @@ Under the CUDA simulator the generic family tests are too slow; tests/test_cuda.
 import numpy as np
 import pytest
 
+import fastdl
 from fastdl import backend
 
 ACCELERATED = [name for name, ok in (("cpu", backend.cpu_available()), ("cuda", backend.cuda_real_gpu())) if ok]
@@ -25,3 +26,11 @@ def dtype(request):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20190119)
+
+
+@pytest.fixture
+def restore_threads():
+    """Put fastdl's C++ thread count back after a test that changes it."""
+    saved = fastdl.get_num_threads()
+    yield
+    fastdl.set_num_threads(saved)

@@ -114,13 +114,6 @@ def test_conv2d_fused_activation(activation, dtype):
     np.testing.assert_allclose(y, ACTIVATIONS[activation](z), **_tol(dtype, 36))
 
 
-@pytest.fixture
-def restore_threads():
-    saved = _core.get_num_threads()
-    yield
-    _core.set_num_threads(saved)
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,k,stride", [((1, 3, 8, 30, 26), 5, 1), ((7, 16, 12, 14, 14), 3, 2),
                                             ((1, 40, 4, 37, 35), 3, 1), ((3, 16, 32, 14, 14), 3, 1)])

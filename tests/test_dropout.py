@@ -101,17 +101,13 @@ def test_masks_look_independent():
 
 
 @pytest.mark.skipif("cpu" not in ACCELERATED, reason="needs the C++ extension")
-def test_cpu_mask_independent_of_thread_count():
+def test_cpu_mask_independent_of_thread_count(restore_threads):
     x = np.ones((3, 100_003), np.float32)
     masks = []
     for threads in (1, 2, 3):
+        fastdl.set_num_threads(threads)
         with fastdl.use_backend("cpu"):
-            previous = fastdl.get_num_threads()
-            fastdl.set_num_threads(threads)
-            try:
-                masks.append(kernels.dropout(x, 0.8, SEED)[1])
-            finally:
-                fastdl.set_num_threads(previous)
+            masks.append(kernels.dropout(x, 0.8, SEED)[1])
     for m in masks[1:]:
         np.testing.assert_array_equal(m, masks[0])
 

@@ -219,6 +219,8 @@ CATALOGUE = {
         ("grub-cache-kind", "K.gru_backward(z(2, 3, 5), fwd_lstm())", ValueError, ["gru_backward", "cache", "lstm"]),
     ],
     "layers": [
+        ("dropout-op-p", "L.Dropout(0.0)", ValueError, ["Dropout", "keep_prob", "(0, 1]"]),
+        ("dropout-op-p-str", "L.Dropout('0.8')", TypeError, ["Dropout", "keep_prob", "str"]),
         ("dense-width", "dense_after(z(4, 3, dt='f4'), z(4, 7, dt='f4'))", ValueError,
          ["Dense", "(4, 7)", "(batch, 3)"]),
         ("dense-ndim", "dense_after(z(4, 3, dt='f4'), z(4, 3, 1, dt='f4'))", ValueError,

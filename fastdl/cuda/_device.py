@@ -124,6 +124,22 @@ def jit_kernel(fn, launch_bounds=None):
 
 
 @functools.lru_cache(maxsize=None)
+def block_sum_device():
+    """Device function ``block_sum(shared, tid, n)``: shared[0] = sum of shared[:n] by a tree of pairwise
+    sums in a fixed order (deterministic). Every thread of the block calls it after writing its own
+    shared[tid]; it synchronises first and between levels; n is the block size, a power of two."""
+    def block_sum(shared, tid, n):
+        cuda.syncthreads()
+        width = n // 2
+        while width > 0:
+            if tid < width:
+                shared[tid] += shared[tid + width]
+            cuda.syncthreads()
+            width //= 2
+    return cuda.jit(device=True)(block_sum)
+
+
+@functools.lru_cache(maxsize=None)
 def _fill_kernel(dtype):
     def kernel(a, value, n):
         i = cuda.grid(1)

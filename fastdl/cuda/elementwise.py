@@ -14,7 +14,7 @@ import numpy as np
 
 from fastdl.cuda import _serialised
 from fastdl.cuda._compat import cuda, simulator
-from fastdl.cuda._device import as_device, empty, flat, grid_1d, launch, threads_1d
+from fastdl.cuda._device import as_device, block_sum_device, empty, flat, grid_1d, launch, threads_1d
 
 
 # ----------------------------------------------------------------------------------------------
@@ -56,6 +56,8 @@ def _subtract_kernel(dtype):
 
 @functools.lru_cache(maxsize=None)
 def _sum_squares_kernel(dtype, threads):
+    block_sum = block_sum_device()
+
     def kernel(x, out, n):  # x (n,), out (1,) float64; ONE block of `threads` threads
         partial = cuda.shared.array(threads, np.float64)
         t = cuda.threadIdx.x
@@ -66,13 +68,7 @@ def _sum_squares_kernel(dtype, threads):
             acc += v * v
             i += threads
         partial[t] = acc
-        cuda.syncthreads()
-        width = threads // 2
-        while width > 0:                  # tree reduction in a fixed order: deterministic
-            if t < width:
-                partial[t] += partial[t + width]
-            cuda.syncthreads()
-            width //= 2
+        block_sum(partial, t, threads)    # a tree in a fixed order: deterministic
         if t == 0:
             out[0] = partial[0]
     return cuda.jit(kernel)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 from fastdl.cuda._compat import cuda, simulator, uint64 as U
-from fastdl.cuda._device import Io, empty, flat, launch, workspace, zeros
+from fastdl.cuda._device import Io, block_sum_device, empty, flat, launch, workspace, zeros
 
 BOOK, STANDARD = 0, 1
 
@@ -52,6 +52,7 @@ def _xent_kernel(dtype, nt, unroll, per_sm, mode, onehot):
     UN = unroll
     CH = nt * unroll                                   # elements per chunk of the row
     dev = cuda.jit(device=True, fastmath=fast)
+    block_sum = block_sum_device()
 
     @dev
     def combine(m1, s1, m2, s2):
@@ -193,13 +194,7 @@ def _xent_kernel(dtype, nt, unroll, per_sm, mode, onehot):
             if mode == STANDARD and not ONEHOT and tid == 0:
                 total = -np.float64(Xr[U(label)] - lse)
             sl[tid] = total
-            cuda.syncthreads()
-            h = nt // 2
-            while h > 0:
-                if tid < h:
-                    sl[tid] += sl[tid + h]
-                cuda.syncthreads()
-                h //= 2
+            block_sum(sl, tid, nt)
             if tid == 0:
                 rowloss[row] = sl[0]
             row += cuda.gridDim.x
@@ -215,13 +210,7 @@ def _xent_kernel(dtype, nt, unroll, per_sm, mode, onehot):
                 a64 += rowloss[r]
                 r += nt
             sl[tid] = a64
-            cuda.syncthreads()
-            h = nt // 2
-            while h > 0:
-                if tid < h:
-                    sl[tid] += sl[tid + h]
-                cuda.syncthreads()
-                h //= 2
+            block_sum(sl, tid, nt)
             if tid == 0:
                 loss[0] = sl[0] * scale
                 counter[0] = 0

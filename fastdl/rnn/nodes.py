@@ -37,6 +37,17 @@ def _accumulate(params_dict: ParamsDict, key: str, grad: np.ndarray) -> None:
     deriv += np.reshape(grad, deriv.shape)
 
 
+def _readout_backward(node, X_out_grad: np.ndarray, H_out_grad: np.ndarray, params_dict: ParamsDict) -> np.ndarray:
+    """Accumulate the W_v, B_v derivs of ``X_out = H_out W_v + B_v``; return the whole gradient reaching
+    ``H_out``: the read-out's plus the next step's ``H_out_grad`` (the book's GRU dropped the former, bug 26)."""
+    dtype = node.X_out.dtype
+    dh, dW_v, dB_v = kernels.linear_backward(node.H_out, _value(params_dict, "W_v"), node.X_out,
+                                             as_float(X_out_grad, dtype))
+    _accumulate(params_dict, "W_v", dW_v)
+    _accumulate(params_dict, "B_v", dB_v)
+    return dh + as_float(H_out_grad, dtype)
+
+
 def _column_stack(x_in: np.ndarray, h_in: np.ndarray) -> np.ndarray:
     """``Z = [x, h]`` (B, in + h): input columns first, as the book stacks them."""
     return np.concatenate([x_in, h_in], axis=1)
@@ -61,12 +72,7 @@ class RNNNode:
         """Accumulate W_f, B_f, W_v, B_v derivs; return (X_in_grad (B, in), H_in_grad (B, h))."""
         assert_same_shape(X_out_grad, self.X_out)
         assert_same_shape(H_out_grad, self.H_out)
-        dtype = self.X_out.dtype
-        dh, dW_v, dB_v = kernels.linear_backward(self.H_out, _value(params_dict, "W_v"), self.X_out,
-                                                 as_float(X_out_grad, dtype))
-        _accumulate(params_dict, "W_v", dW_v)
-        _accumulate(params_dict, "B_v", dB_v)
-        dh = dh + as_float(H_out_grad, dtype)  # the output path and the next step's state gradient
+        dh = _readout_backward(self, X_out_grad, H_out_grad, params_dict)
         dZ, dW_f, dB_f = kernels.linear_backward(self.Z, _value(params_dict, "W_f"), self.H_out, dh, "tanh")
         _accumulate(params_dict, "W_f", dW_f)
         _accumulate(params_dict, "B_f", dB_f)
@@ -107,11 +113,7 @@ class LSTMNode:
         assert_same_shape(H_out_grad, self.H_out)
         assert_same_shape(C_out_grad, self.C_out)
         dtype = self.X_out.dtype
-        dh_out, dW_v, dB_v = kernels.linear_backward(self.H_out, _value(params_dict, "W_v"), self.X_out,
-                                                     as_float(X_out_grad, dtype))
-        _accumulate(params_dict, "W_v", dW_v)
-        _accumulate(params_dict, "B_v", dB_v)
-        dh_out = dh_out + as_float(H_out_grad, dtype)
+        dh_out = _readout_backward(self, X_out_grad, H_out_grad, params_dict)
 
         dC_out = kernels.activation_backward(self.tanh_C_out, dh_out * self.o, "tanh")
         dC_out = dC_out + as_float(C_out_grad, dtype)
@@ -173,12 +175,7 @@ class GRUNode:
         """Accumulate every deriv; return (dX_in (B, in), dH_in (B, h))."""
         assert_same_shape(X_out_grad, self.X_out)
         assert_same_shape(H_out_grad, self.H_out)
-        dtype = self.X_out.dtype
-        dh_out, dW_v, dB_v = kernels.linear_backward(self.H_out, _value(params_dict, "W_v"), self.X_out,
-                                                     as_float(X_out_grad, dtype))
-        _accumulate(params_dict, "W_v", dW_v)
-        _accumulate(params_dict, "B_v", dB_v)
-        dh_out = dh_out + as_float(H_out_grad, dtype)  # the book used H_out_grad alone below (bug 26)
+        dh_out = _readout_backward(self, X_out_grad, H_out_grad, params_dict)
 
         dH_in = self.u * dh_out  # the direct path through u * H_in (missing in the book)
         du = dh_out * (self.H_in - self.h_bar)

@@ -1,10 +1,9 @@
 // gemm.cpp — the GEMM entry point: degenerate shapes, kernel choice (forced or from CPU features),
-// narrow results (the narrow kernel, or the transposed product), and dispatch to the chosen kernel.
+// narrow results to the narrow kernel, and dispatch to the chosen kernel.
 
 #include "gemm.hpp"
 
 #include <atomic>
-#include <vector>
 
 #include "cpu_features.hpp"
 #include "gemm_blocked.hpp"
@@ -71,34 +70,6 @@ int active_kernel() {
     return forced >= 0 ? forced : best_kernel();
 }
 
-// How many times the multiply-adds of an (M, N) result grow when M and N are padded to whole register
-// tiles (mr, nr).
-double tile_padding(index_t M, index_t N, index_t mr, index_t nr) {
-    return double(ceil_div(M, mr) * mr) / double(M) * double(ceil_div(N, nr) * nr) / double(N);
-}
-
-// A narrow result (N far below the tile width NR, e.g. a 10-class output layer) wastes most of each
-// register tile; its transpose C^T = op(B)^T @ op(A)^T puts the small side on the tile's short edge.
-// Worth it when that pads at least a quarter less and the product is not tiny.
-template <typename T>
-bool transpose_pays(const MicroKernel<T>& uk, index_t M, index_t N, index_t K) {
-    if (M * N * K < (index_t(1) << 15)) return false;
-    return 4 * tile_padding(N, M, uk.mr, uk.nr) < 3 * tile_padding(M, N, uk.mr, uk.nr);
-}
-
-// c (M, N) = act(op(a) @ op(b) + bias) computed as ct (N, M) = op(b)^T @ op(a)^T, then transposed back,
-// then the epilogue. op(b)^T reads b with the opposite transpose flag, and so does op(a)^T.
-template <typename T>
-void gemm_transposed(const MicroKernel<T>& uk, index_t M, index_t N, index_t K, const T* a, index_t lda,
-                     bool trans_a, const T* b, index_t ldb, bool trans_b, T* c, index_t ldc,
-                     const GemmEpilogue<T>& epilogue) {
-    std::vector<T> ct(static_cast<size_t>(N * M));  // (N, M)
-    gemm_blocked(uk, N, M, K, b, ldb, !trans_b, a, lda, !trans_a, ct.data(), M, GemmEpilogue<T>{});
-    for (index_t i = 0; i < M; ++i)
-        for (index_t j = 0; j < N; ++j) c[i * ldc + j] = ct[j * M + i];
-    apply_epilogue(c, ldc, M, N, epilogue.bias, epilogue.act);
-}
-
 }  // namespace
 
 std::vector<std::string> gemm_kernels() {
@@ -153,12 +124,7 @@ void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a
         gemm_narrow(kernel == Kernel::avx512, M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
         return;
     }
-    const MicroKernel<T>& uk = microkernel_for<T>(kernel);
-    if (transpose_pays(uk, M, N, K)) {
-        gemm_transposed(uk, M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
-        return;
-    }
-    gemm_blocked(uk, M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
+    gemm_blocked(microkernel_for<T>(kernel), M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
 }
 
 template void gemm<float>(index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t, bool,

@@ -12,6 +12,26 @@ namespace fastdl {
 
 using namespace rnn_detail;
 
+namespace {
+
+// Where every backward step starts: the cell views of thread slice u at step t, gate g's activations and
+// its pre-activation gradient being columns [g*H + j0, g*H + j0 + n) of the (B, T, G*H) arrays gates, dz.
+template <typename T>
+CellArgs<T> backward_step_views(index_t B, index_t S, index_t H, index_t G, const UnitRange& u, index_t t,
+                                const T* gates, T* dz) {
+    const index_t GH = G * H;
+    CellArgs<T> a;
+    a.rows = B;
+    a.units = u.n;
+    for (index_t g = 0; g < G; ++g) {
+        a.gate[g] = {gates + t * GH + g * H + u.j0, S * GH};
+        a.dz[g] = {dz + t * GH + g * H + u.j0, S * GH};
+    }
+    return a;
+}
+
+}  // namespace
+
 // ---------------------------------------------------------------------------------------------
 // LSTM (G = 4: f, i, g, o)
 // ---------------------------------------------------------------------------------------------
@@ -78,13 +98,7 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
         // so each thread transposes its own (into its own cache) and no barrier is needed
         transpose(w + (F + u.j0) * GH, u.n, GH, GH, whT.get() + u.j0, H);
         for (index_t t = S - 1; t >= 0; --t) {
-            CellArgs<T> a;
-            a.rows = B;
-            a.units = u.n;
-            for (index_t g = 0; g < G; ++g) {
-                a.gate[g] = {gates + t * GH + g * H + u.j0, S * GH};
-                a.dz[g] = {dz.get() + t * GH + g * H + u.j0, S * GH};
-            }
+            CellArgs<T> a = backward_step_views(B, S, H, G, u, t, gates, dz.get());
             a.c = {c_seq + t * H + u.j0, S * H};
             a.c_prev = t > 0 ? In<T>{c_seq + (t - 1) * H + u.j0, S * H} : In<T>{c0 + u.j0, H};
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
@@ -171,13 +185,7 @@ void gru_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
         for (index_t t = S - 1; t >= 0; --t) {
-            CellArgs<T> a;
-            a.rows = B;
-            a.units = u.n;
-            for (index_t g = 0; g < G; ++g) {
-                a.gate[g] = {gates + t * GH + g * H + u.j0, S * GH};
-                a.dz[g] = {dz.get() + t * GH + g * H + u.j0, S * GH};
-            }
+            CellArgs<T> a = backward_step_views(B, S, H, G, u, t, gates, dz.get());
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
             a.dh_next = {part.get() + u.j0, H};
             a.dh_extra = {rest.get() + u.j0, H};
@@ -249,13 +257,9 @@ void rnn_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
         for (index_t t = S - 1; t >= 0; --t) {
-            CellArgs<T> a;
-            a.rows = B;
-            a.units = u.n;
-            a.gate[0] = {h_seq + t * H + u.j0, S * H};
+            CellArgs<T> a = backward_step_views(B, S, H, index_t(1), u, t, h_seq, dz.get());  // the gate is h
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
             a.dh_next = {grad_h0 + u.j0, H};
-            a.dz[0] = {dz.get() + t * H + u.j0, S * H};
             run_cell(Cell::rnn_backward, a);
             step_barrier();
             // dh[:, j0 : j0 + n] (B, n) = dz_t (B, H) @ whT[:, j0 : j0 + n] (H, n)
