@@ -1,7 +1,7 @@
 """fastdl._core's recurrent kernels (RNN, LSTM, GRU forward and backward through time) against the NumPy
 reference, through the cpu adapter fastdl._cpu_rnn: both dtypes, shapes with 1s and primes (hidden sizes
 that split unevenly over threads), grad_c_last None and given, every SIMD path of the gate math, 1 vs 2
-threads bit-identical, shape errors.
+threads bit-identical, every GEMM kernel under the per-step products, shape errors.
 """
 
 import numpy as np
@@ -128,6 +128,24 @@ def test_every_simd_path(kind, isa, dtype):
     finally:
         if hasattr(core, "force_vec_isa"):
             core.force_vec_isa("auto")
+    want = _run(reference, kind, a, a["grad_c"] if kind == "lstm" else None)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, **TOL[dtype])
+
+
+@pytest.mark.parametrize("kernel", core.gemm_kernels())
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("shape", [(16, 4, 19, 97), (197, 2, 200, 40)], ids=lambda s: "x".join(map(str, s)))
+def test_every_gemm_kernel(kind, kernel, shape, dtype):
+    """The per-step GEMMs run on weights packed once per call for the active GEMM kernel: every kernel,
+    with hidden sizes that leave partial column panels, 2 threads (16x4x19x97), and more rows than one
+    row block and more depth than one depth block (197x2x200x40: B > MC, F + H and 4H > KC)."""
+    a = _inputs(np.random.default_rng(3), kind, shape, dtype)
+    core.force_gemm_kernel(kernel)
+    try:
+        got = _run(cpu, kind, a, a["grad_c"] if kind == "lstm" else None)
+    finally:
+        core.force_gemm_kernel("auto")
     want = _run(reference, kind, a, a["grad_c"] if kind == "lstm" else None)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, **TOL[dtype])

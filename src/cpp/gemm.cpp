@@ -104,6 +104,12 @@ std::vector<std::pair<std::string, bool>> cpu_features() {
 }
 
 template <typename T>
+const MicroKernel<T>* active_microkernel() {
+    const Kernel kernel = static_cast<Kernel>(active_kernel());
+    return kernel == Kernel::naive ? nullptr : &microkernel_for<T>(kernel);
+}
+
+template <typename T>
 void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a, const T* b, index_t ldb,
           bool trans_b, T* c, index_t ldc, const GemmEpilogue<T>& epilogue) {
     // a is (M, K) [(K, M) if trans_a], b is (K, N) [(N, K) if trans_b], c is (M, N)
@@ -127,6 +133,8 @@ void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a
     gemm_blocked(microkernel_for<T>(kernel), M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
 }
 
+template const MicroKernel<float>* active_microkernel<float>();
+template const MicroKernel<double>* active_microkernel<double>();
 template void gemm<float>(index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t, bool,
                           float*, index_t, const GemmEpilogue<float>&);
 template void gemm<double>(index_t, index_t, index_t, const double*, index_t, bool, const double*, index_t,

@@ -10,46 +10,12 @@
 
 #include "gemm_blocked.hpp"
 
-#include <memory>
-#include <new>
-
 #include "gemm_epilogue.hpp"
+#include "gemm_scratch.hpp"
 
 namespace fastdl {
 
 namespace {
-
-// A 64-byte aligned scratch array that only grows; one per thread and dtype (thread_local).
-template <typename T>
-class ScratchBuffer {
-public:
-    T* get(index_t count) {
-        if (count > capacity_) {
-            data_.reset(static_cast<T*>(::operator new[](static_cast<size_t>(count) * sizeof(T), std::align_val_t(64))));
-            capacity_ = count;
-        }
-        return data_.get();
-    }
-
-private:
-    struct Free {
-        void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
-    };
-    std::unique_ptr<T, Free> data_;
-    index_t capacity_ = 0;
-};
-
-template <typename T>
-T* scratch_a(index_t count) {
-    thread_local ScratchBuffer<T> buffer;
-    return buffer.get(count);
-}
-
-template <typename T>
-T* scratch_b(index_t count) {
-    thread_local ScratchBuffer<T> buffer;
-    return buffer.get(count);
-}
 
 // Operand views: A(i, p) = a[i * rs_a + p * cs_a], B(p, j) = b[p * rs_b + j * cs_b].
 template <typename T>

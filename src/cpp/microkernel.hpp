@@ -50,4 +50,9 @@ const MicroKernel<double>& avx2_microkernel_f64();
 const MicroKernel<float>& avx512_microkernel_f32();
 const MicroKernel<double>& avx512_microkernel_f64();
 
+// The microkernel gemm() uses now (forced or chosen from the CPU), or null while the plain loop nest
+// ("naive") is the active kernel.
+template <typename T>
+const MicroKernel<T>* active_microkernel();
+
 }  // namespace fastdl

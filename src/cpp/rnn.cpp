@@ -41,35 +41,35 @@ void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0
     // x is (B, T, F), h0, c0 are (B, H), w is (F + H, 4H), b is (4H,) -> h_seq (B, T, H), c_last (B, H);
     // saved: xh (B, T, F + H) = [x_t, h_{t-1}] per step, c_seq (B, T, H), gates (B, T, 4H)
     const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H, FH = F + H;
-    copy_rows(x, F, xh, FH, B * S, F);                  // xh[:, :, :F] = x
-    input_projection(B * S, F, FH, GH, xh, w, b, gates);  // gates holds z_x = x @ w[:F] + b until overwritten
-    copy_rows(h0, H, xh + F, S * FH, B, H);            // xh[:, 0, F:] = h0
+    copy_rows(x, F, xh, FH, B * S, F);        // xh[:, :, :F] = x
+    copy_rows(h0, H, xh + F, S * FH, B, H);  // xh[:, 0, F:] = h0
     const int nt = step_threads(B, H, G);
-    auto wh = scratch<T>(H * GH);  // (H, 4H), each thread's gate columns adjacent
-    auto zr = scratch<T>(B * GH);  // (B, 4H) = h_{t-1} @ wh, same column order
+    auto wg = scratch<T>(FH * GH);  // (F + H, 4H) = w, each thread's gate columns adjacent
+    ThreadPanels<T> w_panels(H, nt, FH, G);
+    auto z = scratch<T>(B * GH);    // (B, 4H) = [x_t, h_{t-1}] @ wg, same column order
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
-        // only this thread's GEMM reads its columns of wh: it lays them out itself (into its own cache)
-        group_thread_columns(w + F * GH, H, G, GH, p, count, wh.get());
+        // only this thread's GEMMs read its columns of w: it lays them out and packs them itself
+        group_thread_columns(w, FH, H, G, GH, p, count, wg.get());
+        const PackedB<T> w_p(FH, G * u.n, wg.get() + G * u.j0, GH, 1, w_panels.of(p));  // (F + H, 4n)
         for (index_t t = 0; t < S; ++t) {
-            // zr[:, 4 j0 : 4 (j0 + n)] (B, 4n) = h_{t-1} (B, H) @ wh[:, 4 j0 : 4 (j0 + n)] (H, 4n)
-            gemm<T>(B, G * u.n, H, xh + t * FH + F, S * FH, false, wh.get() + G * u.j0, GH, false,
-                    zr.get() + G * u.j0, GH);
+            // z[:, 4 j0 : 4 (j0 + n)] (B, 4n) = xh_t (B, F + H) @ wg[:, 4 j0 : 4 (j0 + n)] (F + H, 4n): the
+            // input and the recurrent product of the step in one GEMM (x_t adds depth, not a second pass)
+            w_p.multiply(B, xh + t * FH, S * FH, z.get() + G * u.j0, GH);
             CellArgs<T> a;
             a.rows = B;
             a.units = u.n;
             for (index_t g = 0; g < G; ++g) {
-                T* z = gates + t * GH + g * H + u.j0;  // (B, n) rows T*4H apart
-                a.zx[g] = {z, S * GH};
-                a.gate_out[g] = {z, S * GH};
-                a.zr[g] = {zr.get() + G * u.j0 + g * u.n, GH};
+                a.zx[g] = {b + g * H + u.j0, 0};  // the bias, the same for every row
+                a.zr[g] = {z.get() + G * u.j0 + g * u.n, GH};
+                a.gate_out[g] = {gates + t * GH + g * H + u.j0, S * GH};  // (B, n) rows T*4H apart
             }
             a.c_prev = t > 0 ? In<T>{c_seq + (t - 1) * H + u.j0, S * H} : In<T>{c0 + u.j0, H};
             a.c_out = {c_seq + t * H + u.j0, S * H};
             a.h_out = {h_seq + t * H + u.j0, S * H};
             if (t + 1 < S) a.h_copy = {xh + (t + 1) * FH + F + u.j0, S * FH};
             run_cell(Cell::lstm_forward, a);
-            step_barrier();  // h_t complete before the next recurrent GEMM reads it
+            step_barrier();  // h_t complete before the next step's GEMM reads it
         }
     });
     copy_rows(c_seq + (S - 1) * H, S * H, c_last, H, B, H);
@@ -82,7 +82,8 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
     // grad_h_seq (B, T, H), grad_c_last (B, H) or null, w (F + H, 4H), saved as in forward
     // -> grad_x (B, T, F), grad_h0 (B, H), grad_c0 (B, H), grad_w (F + H, 4H), grad_b (4H,)
     const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 4, GH = G * H, FH = F + H;
-    auto whT = scratch<T>(GH * H);  // (4H, H) = w[F:]^T, so dh = dz_t @ whT reads it unpacked
+    const int nt = step_threads(B, H, G);
+    ThreadPanels<T> whT_panels(H, nt, GH, 1);  // each thread's columns of whT (4H, H) = w[F:]^T
     auto dz = scratch<T>(B * S * GH);  // (B, T, 4H) pre-activation gradients
     // grad_h0 carries dh_{t+1} (B, H) through the loop, grad_c0 carries dc_{t+1}
     std::memset(grad_h0, 0, static_cast<size_t>(B * H) * sizeof(T));
@@ -91,12 +92,11 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
     // grad_b is summed per step while dz_t is in cache: each column by the thread that owns its unit, steps
     // T-1 .. 0 and rows in order, so the sum does not depend on the thread count.
     std::memset(grad_b, 0, static_cast<size_t>(GH) * sizeof(T));
-    const int nt = step_threads(B, H, G);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
         // whT[:, j0 : j0 + n] (4H, n) = w[F + j0 : F + j0 + n]^T: only this thread's GEMM reads these columns,
-        // so each thread transposes its own (into its own cache) and no barrier is needed
-        transpose(w + (F + u.j0) * GH, u.n, GH, GH, whT.get() + u.j0, H);
+        // so each thread packs its own (into its own cache) and no barrier is needed
+        const PackedB<T> whT(GH, u.n, w + (F + u.j0) * GH, 1, GH, whT_panels.of(p));
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a = backward_step_views(B, S, H, G, u, t, gates, dz.get());
             a.c = {c_seq + t * H + u.j0, S * H};
@@ -109,7 +109,7 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
                 add_row_sums(dz.get() + t * GH + g * H + u.j0, S * GH, B, u.n, grad_b + g * H + u.j0);
             step_barrier();  // dz_t complete before the GEMM reads all its columns
             // dh_t[:, j0 : j0 + n] (B, n) = dz_t (B, 4H) @ whT[:, j0 : j0 + n] (4H, n)
-            gemm<T>(B, u.n, GH, dz.get() + t * GH, S * GH, false, whT.get() + u.j0, H, false, grad_h0 + u.j0, H);
+            whT.multiply(B, dz.get() + t * GH, S * GH, grad_h0 + u.j0, H);
         }
     });
     // grad_x (B*T, F) = dz @ w[:F]^T; grad_w (F + H, 4H) = xh (B*T, F + H)^T @ dz (B*T, 4H): one GEMM for
@@ -132,16 +132,18 @@ void gru_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, 
     const int nt = step_threads(B, H, G);
     const T* w_hidden = w + s.F * GH;  // (H, 3H)
     auto wru = scratch<T>(H * 2 * H);  // (H, 2H): Wh_r | Wh_u, each thread's columns adjacent
-    group_gate_columns(w_hidden, H, index_t(2), GH, nt, wru.get());
+    group_gate_columns(w_hidden, H, H, index_t(2), GH, nt, wru.get());
+    ThreadPanels<T> wru_panels(H, nt, H, 2), wn_panels(H, nt, H, 1);
     auto zru = scratch<T>(B * 2 * H);  // (B, 2H) = h_{t-1} @ wru
     auto zn = scratch<T>(B * H);       // (B, H) = (r * h_{t-1}) @ Wh_n
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
+        const PackedB<T> wru_p(H, 2 * u.n, wru.get() + 2 * u.j0, 2 * H, 1, wru_panels.of(p));  // (H, 2n)
+        const PackedB<T> wn_p(H, u.n, w_hidden + 2 * H + u.j0, GH, 1, wn_panels.of(p));         // (H, n)
         for (index_t t = 0; t < S; ++t) {
             T* z = gates + t * GH + u.j0;  // (B, .) rows T*3H apart; + g*H selects gate g
             // zru[:, 2 j0 : 2 (j0 + n)] (B, 2n) = h_{t-1} (B, H) @ wru[:, 2 j0 : 2 (j0 + n)] (H, 2n)
-            gemm<T>(B, 2 * u.n, H, h_prev + t * H, S * H, false, wru.get() + 2 * u.j0, 2 * H, false,
-                    zru.get() + 2 * u.j0, 2 * H);
+            wru_p.multiply(B, h_prev + t * H, S * H, zru.get() + 2 * u.j0, 2 * H);
             CellArgs<T> a;
             a.rows = B;
             a.units = u.n;
@@ -160,7 +162,7 @@ void gru_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, 
             run_cell(Cell::gru_forward_ru, a);
             step_barrier();  // r * h_{t-1} complete
             // zn[:, j0 : j0 + n] (B, n) = rh_t (B, H) @ Wh_n[:, j0 : j0 + n] (H, n)
-            gemm<T>(B, u.n, H, rh_seq + t * H, S * H, false, w_hidden + 2 * H + u.j0, GH, false, zn.get() + u.j0, H);
+            wn_p.multiply(B, rh_seq + t * H, S * H, zn.get() + u.j0, H);
             run_cell(Cell::gru_forward_n, a);
             step_barrier();  // h_t complete
         }
@@ -174,16 +176,18 @@ void gru_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
     // -> grad_x (B, T, F), grad_h0 (B, H), grad_w (F + H, 3H), grad_b (3H,)
     const index_t B = s.B, S = s.T, F = s.F, H = s.H, G = 3, GH = G * H;
     const T* w_hidden = w + F * GH;  // (H, 3H)
-    auto wT = scratch<T>(GH * H);    // (3H, H) = w_hidden^T: rows [0, 2H) Wh_ru^T, rows [2H, 3H) Wh_n^T
-    transpose(w_hidden, H, GH, GH, wT.get());
+    const int nt = step_threads(B, H, G);
+    // each thread's columns of w_hidden^T (3H, H): rows [0, 2H) are Wh_ru^T, rows [2H, 3H) Wh_n^T
+    ThreadPanels<T> wruT_panels(H, nt, 2 * H, 1), wnT_panels(H, nt, H, 1);
     auto dz = scratch<T>(B * S * GH);  // (B, T, 3H)
     auto dh = scratch<T>(B * H);       // (B, H) total dh_t
     auto drh = scratch<T>(B * H);      // (B, H) dz_n @ Wh_n^T
     auto part = zeros<T>(B * H);       // (B, H) dh * u + drh * r  (part of dh_{t-1})
     auto rest = zeros<T>(B * H);       // (B, H) dz_ru @ Wh_ru^T   (the rest of dh_{t-1})
-    const int nt = step_threads(B, H, G);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
+        const PackedB<T> wruT(2 * H, u.n, w_hidden + u.j0 * GH, 1, GH, wruT_panels.of(p));     // (2H, n)
+        const PackedB<T> wnT(H, u.n, w_hidden + u.j0 * GH + 2 * H, 1, GH, wnT_panels.of(p));  // (H, n)
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a = backward_step_views(B, S, H, G, u, t, gates, dz.get());
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
@@ -197,12 +201,11 @@ void gru_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
             run_cell(Cell::gru_backward_n, a);
             step_barrier();  // dz_n complete
             // drh[:, j0 : j0 + n] (B, n) = dz_n (B, H) @ Wh_n^T[:, j0 : j0 + n] (H, n)
-            gemm<T>(B, u.n, H, dz.get() + t * GH + 2 * H, S * GH, false, wT.get() + 2 * H * H + u.j0, H, false,
-                    drh.get() + u.j0, H);
+            wnT.multiply(B, dz.get() + t * GH + 2 * H, S * GH, drh.get() + u.j0, H);
             run_cell(Cell::gru_backward_ru, a);
             step_barrier();  // dz_r, dz_u complete
             // rest[:, j0 : j0 + n] (B, n) = dz_ru (B, 2H) @ Wh_ru^T[:, j0 : j0 + n] (2H, n)
-            gemm<T>(B, u.n, 2 * H, dz.get() + t * GH, S * GH, false, wT.get() + u.j0, H, false, rest.get() + u.j0, H);
+            wruT.multiply(B, dz.get() + t * GH, S * GH, rest.get() + u.j0, H);
         }
     });
     for (index_t k = 0; k < B * H; ++k) grad_h0[k] = part[k] + rest[k];
@@ -225,11 +228,13 @@ void rnn_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, 
     const T* wh = w + s.F * H;  // (H, H)
     auto zr = scratch<T>(B * H);
     const int nt = step_threads(B, H, 1);
+    ThreadPanels<T> wh_panels(H, nt, H, 1);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
+        const PackedB<T> wh_p(H, u.n, wh + u.j0, H, 1, wh_panels.of(p));  // (H, n)
         for (index_t t = 0; t < S; ++t) {
             // zr[:, j0 : j0 + n] (B, n) = h_{t-1} (B, H) @ wh[:, j0 : j0 + n] (H, n)
-            gemm<T>(B, u.n, H, h_prev + t * H, S * H, false, wh + u.j0, H, false, zr.get() + u.j0, H);
+            wh_p.multiply(B, h_prev + t * H, S * H, zr.get() + u.j0, H);
             CellArgs<T> a;
             a.rows = B;
             a.units = u.n;
@@ -249,13 +254,13 @@ void rnn_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
     // grad_h_seq, h_prev, h_seq (B, T, H), x (B, T, F), w (F + H, H)
     // -> grad_x (B, T, F), grad_h0 (B, H), grad_w (F + H, H), grad_b (H,)
     const index_t B = s.B, S = s.T, F = s.F, H = s.H;
-    auto whT = scratch<T>(H * H);  // (H, H) = w[F:]^T
-    transpose(w + F * H, H, H, H, whT.get());
     auto dz = scratch<T>(B * S * H);  // (B, T, H)
     std::memset(grad_h0, 0, static_cast<size_t>(B * H) * sizeof(T));  // carries dh_{t+1}
     const int nt = step_threads(B, H, 1);
+    ThreadPanels<T> whT_panels(H, nt, H, 1);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
+        const PackedB<T> whT(H, u.n, w + (F + u.j0) * H, 1, H, whT_panels.of(p));  // w[F:]^T[:, j0 : j0 + n]
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a = backward_step_views(B, S, H, index_t(1), u, t, h_seq, dz.get());  // the gate is h
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
@@ -263,7 +268,7 @@ void rnn_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
             run_cell(Cell::rnn_backward, a);
             step_barrier();
             // dh[:, j0 : j0 + n] (B, n) = dz_t (B, H) @ whT[:, j0 : j0 + n] (H, n)
-            gemm<T>(B, u.n, H, dz.get() + t * H, S * H, false, whT.get() + u.j0, H, false, grad_h0 + u.j0, H);
+            whT.multiply(B, dz.get() + t * H, S * H, grad_h0 + u.j0, H);
         }
     });
     input_gradients(B * S, F, H, x, w, dz.get(), grad_x, grad_w, grad_b);

@@ -1,6 +1,6 @@
 // rnn_steps.hpp — the shared machinery of rnn.cpp: scratch buffers (from the block cache), the split of the
-// hidden units over threads, the per-step parallel region, weight re-layouts, and the all-T input GEMMs of
-// forward and backward.
+// hidden units over threads, the per-step parallel region, weight re-layouts and per-thread packed weights,
+// and the all-T input GEMMs of forward and backward.
 #pragma once
 
 #include <cstring>
@@ -8,6 +8,7 @@
 
 #include "common.hpp"
 #include "gemm.hpp"
+#include "gemm_packed.hpp"
 #include "rnn_memory.hpp"
 
 namespace fastdl::rnn_detail {
@@ -66,33 +67,40 @@ inline void step_barrier() {
 #endif
 }
 
-// src is (rows, cols) with row stride ld -> dst (cols, rows) with row stride ld_dst (0: contiguous, rows).
+// Storage for one PackedB per thread of a time loop on nt threads: thread p packs K rows and the
+// cols_per_unit * n columns of its hidden units (unit_range(H, p, nt)) into of(p).
 template <typename T>
-void transpose(const T* src, index_t rows, index_t cols, index_t ld, T* dst, index_t ld_dst = 0) {
-    constexpr index_t kBlock = 32;
-    if (ld_dst == 0) ld_dst = rows;
-    for (index_t r0 = 0; r0 < rows; r0 += kBlock)
-        for (index_t c0 = 0; c0 < cols; c0 += kBlock)
-            for (index_t c = c0; c < std::min(cols, c0 + kBlock); ++c)
-                for (index_t r = r0; r < std::min(rows, r0 + kBlock); ++r) dst[c * ld_dst + r] = src[r * ld + c];
-}
+class ThreadPanels {
+public:
+    ThreadPanels(index_t H, int nt, index_t K, index_t cols_per_unit) {
+        index_t widest = 0;
+        for (int p = 0; p < nt; ++p) widest = std::max(widest, unit_range(H, p, nt).n);
+        per_thread_ = PackedB<T>::storage_size(K, cols_per_unit * widest);
+        storage_ = scratch<T>(per_thread_ * nt);
+    }
+    T* of(int p) { return storage_.get() + p * per_thread_; }
 
-// wh is (H, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (H, G*H) where thread p's
-// units [j0, j0 + n) of all G gates are adjacent: out[:, G*j0 + g*n + jj] = wh[:, g*H + j0 + jj]. Then one
-// GEMM per thread per step yields all the gates of its units, in the same order.
+private:
+    index_t per_thread_ = 0;
+    PooledArray<T> storage_;
+};
+
+// wh is (rows, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (rows, G*H) where thread
+// p's units [j0, j0 + n) of all G gates are adjacent: out[:, G*j0 + g*n + jj] = wh[:, g*H + j0 + jj]. Then
+// one GEMM per thread per step yields all the gates of its units, in the same order.
 // group_thread_columns does thread p's part only (out[:, G*j0 : G*(j0 + n)]), group_gate_columns all of it.
 template <typename T>
-void group_thread_columns(const T* wh, index_t H, index_t G, index_t ld, int p, int nt, T* out) {
+void group_thread_columns(const T* wh, index_t rows, index_t H, index_t G, index_t ld, int p, int nt, T* out) {
     const UnitRange u = unit_range(H, p, nt);
-    for (index_t k = 0; k < H; ++k)
+    for (index_t k = 0; k < rows; ++k)
         for (index_t g = 0; g < G; ++g)
             std::memcpy(out + k * G * H + G * u.j0 + g * u.n, wh + k * ld + g * H + u.j0,
                         static_cast<size_t>(u.n) * sizeof(T));
 }
 
 template <typename T>
-void group_gate_columns(const T* wh, index_t H, index_t G, index_t ld, int nt, T* out) {
-    for (int p = 0; p < nt; ++p) group_thread_columns(wh, H, G, ld, p, nt, out);
+void group_gate_columns(const T* wh, index_t rows, index_t H, index_t G, index_t ld, int nt, T* out) {
+    for (int p = 0; p < nt; ++p) group_thread_columns(wh, rows, H, G, ld, p, nt, out);
 }
 
 // src (B, H) with row stride ld_src -> dst (B, H) with row stride ld_dst
