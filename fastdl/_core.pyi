@@ -21,9 +21,10 @@ def linear(x: npt.NDArray[_F], w: npt.NDArray[_F], b: Optional[npt.NDArray[_F]],
     """act(x @ w + b), bias and activation fused into the GEMM epilogue: x (N, in), w (in, out), b (out,)."""
 
 def linear_backward(x: npt.NDArray[_F], w: npt.NDArray[_F], y: npt.NDArray[_F], grad_y: npt.NDArray[_F],
-                    activation: _Activation = "linear"
-                    ) -> Tuple[npt.NDArray[_F], npt.NDArray[_F], npt.NDArray[_F]]:
-    """(grad_x (N, in), grad_w (in, out), grad_b (out,)) with dz = act'(y) * grad_y."""
+                    activation: _Activation = "linear", need_grad_x: bool = True
+                    ) -> Tuple[Optional[npt.NDArray[_F]], npt.NDArray[_F], npt.NDArray[_F]]:
+    """(grad_x (N, in), grad_w (in, out), grad_b (out,)) with dz = act'(y) * grad_y; grad_x is None when
+    need_grad_x is false."""
 
 def set_num_threads(n: int) -> None:
     """Use n >= 1 threads in fastdl's C++ kernels."""

@@ -21,9 +21,9 @@ def linear(x, w, b, activation):
     return _core.linear(x, w, b, activation)
 
 
-def linear_backward(x, w, y, grad_y, activation):
-    # -> grad_x (N, in), grad_w (in, out), grad_b (out,)
-    return _core.linear_backward(x, w, y, grad_y, activation)
+def linear_backward(x, w, y, grad_y, activation, need_grad_x=True):
+    # -> grad_x (N, in) or None, grad_w (in, out), grad_b (out,)
+    return _core.linear_backward(x, w, y, grad_y, activation, bool(need_grad_x))
 
 
 def activation(x, name):

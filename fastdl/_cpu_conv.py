@@ -14,8 +14,8 @@ def conv2d(x, w, stride=1, padding="same", activation="linear"):
     return _core.conv2d(x, w, int(stride), before, after, activation)
 
 
-def conv2d_backward(x, w, grad_y, stride=1, padding="same"):
+def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
     # x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
-    # -> (grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K))
+    # -> (grad_x (B, C_in, H, W) or None, grad_w (C_in, C_out, K, K))
     before, after = conv_padding(w.shape[2], padding)
-    return _core.conv2d_backward(x, w, grad_y, int(stride), before, after)
+    return _core.conv2d_backward(x, w, grad_y, int(stride), before, after, bool(need_grad_x))

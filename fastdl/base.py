@@ -2,7 +2,9 @@
 
 An operation is stateful: ``forward`` stores ``input_`` and ``output``, ``backward`` stores
 ``input_grad`` (and ``param_grad`` for a ``ParamOperation``). Subclasses implement ``_output`` and
-``_input_grad`` (and ``_param_grad``). ``forward(x, inference=False)`` is the L2019 signature; the
+``_input_grad`` (and ``_param_grad``). ``backward(output_grad, need_input_grad=False)`` skips the input
+gradient (``input_grad`` is None; the first layer of a network in ``train_batch``, where nothing reads it).
+``forward(x, inference=False)`` is the L2019 signature; the
 call ``forward(x)`` works too, and so do subclasses written HEAD-style, whose ``_output(self)`` takes
 no ``inference`` argument.
 
@@ -59,11 +61,13 @@ class Operation:
             self.output = self._output()
         return self.output
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        """Check the gradient's shape, compute and store ``input_grad`` and return it."""
+    def backward(self, output_grad: np.ndarray, need_input_grad: bool = True):
+        """Check the gradient's shape, compute and store ``input_grad`` and return it (None, and not
+        computed, when ``need_input_grad`` is false)."""
         assert_same_shape(self.output, output_grad)
-        self.input_grad = self._input_grad(output_grad)
-        assert_same_shape(self.input_, self.input_grad)
+        self.input_grad = self._input_grad(output_grad) if need_input_grad else None
+        if need_input_grad:
+            assert_same_shape(self.input_, self.input_grad)
         return self.input_grad
 
     def _output(self, inference: bool) -> np.ndarray:
@@ -96,17 +100,26 @@ class ParamOperation(Operation):
         """The parameter as the kernels take it: ``device_param`` when set, else ``param``."""
         return self.param if self.device_param is None else self.device_param
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+    def backward(self, output_grad: np.ndarray, need_input_grad: bool = True):
         """As ``Operation.backward``, and also compute and store ``param_grad`` (param's shape)."""
         assert_same_shape(self.output, output_grad)
-        self.input_grad = self._input_grad(output_grad)
-        self.param_grad = self._param_grad(output_grad)
-        assert_same_shape(self.input_, self.input_grad)
+        if need_input_grad:
+            self.input_grad = self._input_grad(output_grad)
+            self.param_grad = self._param_grad(output_grad)
+            assert_same_shape(self.input_, self.input_grad)
+        else:
+            self.input_grad = None
+            self.param_grad = self._param_grad_alone(output_grad)
         assert_same_shape(self.param, self.param_grad)
         return self.input_grad
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         raise NotImplementedError()
+
+    def _param_grad_alone(self, output_grad: np.ndarray) -> np.ndarray:
+        """``_param_grad`` when no input gradient is wanted. An operation whose kernel computes both
+        gradients in one call overrides it to leave the input gradient's share out."""
+        return self._param_grad(output_grad)
 
     def __getstate__(self):
         """As ``Operation.__getstate__``, without ``device_param`` (a copy runs on ``param`` until its layer

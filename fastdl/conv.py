@@ -42,10 +42,10 @@ class Conv2D_Op(ParamOperation):
         self._grads = (output_grad, grad_x, grad_w)
         return grad_x, grad_w
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+    def backward(self, output_grad: np.ndarray, need_input_grad: bool = True):
         """Both gradients from one ``conv2d_backward`` call; stores ``input_grad`` and ``param_grad``."""
         try:
-            return super().backward(output_grad)
+            return super().backward(output_grad, need_input_grad)
         finally:
             self._grads = None  # do not keep the gradients alive (or in deep copies) longer than needed
 
@@ -54,3 +54,8 @@ class Conv2D_Op(ParamOperation):
 
     def _param_grad(self, output_grad: np.ndarray) -> np.ndarray:
         return self._both_grads(output_grad)[1]
+
+    def _param_grad_alone(self, output_grad: np.ndarray) -> np.ndarray:
+        grad_y = as_float(output_grad, self.param.dtype)
+        return kernels.conv2d_backward(self._x(), self._kernel_param(), grad_y, stride=self.stride,
+                                       padding=self.padding, need_grad_x=False)[1]

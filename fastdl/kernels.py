@@ -158,16 +158,18 @@ def linear(x, w, b=None, activation="linear"):
     return _impl(op)(x, w, b, activation)
 
 
-def linear_backward(x, w, y, grad_y, activation="linear"):
-    """Dense backward: returns ``(grad_x (N, in), grad_w (in, out), grad_b (out,))`` from the saved y."""
+def linear_backward(x, w, y, grad_y, activation="linear", *, need_grad_x=True):
+    """Dense backward: returns ``(grad_x (N, in), grad_w (in, out), grad_b (out,))`` from the saved y.
+    With ``need_grad_x=False`` (the first layer of a network) grad_x is not computed and is None."""
     op = "linear_backward"
     n, n_out = _check_dense(op, x, w)
     chk.common_float_dtype(op, x=x, w=w, y=y, grad_y=grad_y)
     chk.require_shape(op, "y", y, (n, n_out), "the output of linear(x, w)")
     chk.require_shape(op, "grad_y", grad_y, (n, n_out), "it must match y")
     chk.require_activation(op, activation)
+    chk.require_flag(op, "need_grad_x", need_grad_x)
     x, w, y, grad_y = _contiguous(op, x, w, y, grad_y)
-    return _impl(op)(x, w, y, grad_y, activation)
+    return _impl(op)(x, w, y, grad_y, activation, need_grad_x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -206,14 +208,18 @@ def conv2d(x, w, *, stride=1, padding="same"):
     return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding))
 
 
-def conv2d_backward(x, w, grad_y, *, stride=1, padding="same"):
-    """Gradients of conv2d: returns ``(grad_x like x, grad_w like w)``."""
+def conv2d_backward(x, w, grad_y, *, stride=1, padding="same", need_grad_x=True):
+    """Gradients of conv2d: returns ``(grad_x like x, grad_w like w)``. With ``need_grad_x=False``
+    (the first layer of a network, whose input needs no gradient) only grad_w is computed and
+    ``None`` takes grad_x's place."""
     op = "conv2d_backward"
     out_shape = _conv_output_shape(op, x, w, stride, padding)
     chk.common_float_dtype(op, x=x, w=w, grad_y=grad_y)
     chk.require_shape(op, "grad_y", grad_y, out_shape, "the shape of conv2d(x, w)")
+    chk.require_flag(op, "need_grad_x", need_grad_x)
     x, w, grad_y = _contiguous(op, x, w, grad_y)
-    return _impl(op)(x, w, grad_y, int(stride), padding if isinstance(padding, str) else int(padding))
+    return _impl(op)(x, w, grad_y, int(stride), padding if isinstance(padding, str) else int(padding),
+                     need_grad_x)
 
 
 # ----------------------------------------------------------------------------------------------

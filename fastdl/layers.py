@@ -170,15 +170,18 @@ class Layer:
             self.output = self._forward_ops(input_, inference)
         return self.output
 
-    def backward(self, output_grad: np.ndarray) -> np.ndarray:
-        """Run the operations backwards, refresh ``param_grads`` and return the input gradient."""
+    def backward(self, output_grad: np.ndarray, need_input_grad: bool = True):
+        """Run the operations backwards, refresh ``param_grads`` and return the input gradient. With
+        ``need_input_grad=False`` (the first layer in ``NeuralNetwork.train_batch``) the input gradient is
+        not computed and None is returned."""
         assert_same_shape(self.output, output_grad)
         output_grad = self._cast(output_grad)
         if self._device is not None or dev.is_device(output_grad):
-            input_grad = self._backward_cuda(output_grad)
+            input_grad = self._backward_cuda(output_grad, need_input_grad)
         else:
-            input_grad = self._backward_ops(output_grad)
-        assert_same_shape(self.input_, input_grad)
+            input_grad = self._backward_ops(output_grad, need_input_grad)
+        if need_input_grad:
+            assert_same_shape(self.input_, input_grad)
         self._param_grads()
         return input_grad
 
@@ -196,12 +199,12 @@ class Layer:
                 op.device_param = device_of.get(id(op.param))
         return dev.same_side(self._forward_ops(dev.to_device(input_), inference), input_)
 
-    def _backward_cuda(self, output_grad):
+    def _backward_cuda(self, output_grad, need_input_grad):
         """The backward after ``_forward_cuda``, on the side that forward ran on; the result is on the
         side ``output_grad`` came from."""
-        if self._device is None:
-            return dev.same_side(self._backward_ops(dev.to_host(output_grad)), output_grad)
-        return dev.same_side(self._backward_ops(dev.to_device(output_grad)), output_grad)
+        move = dev.to_host if self._device is None else dev.to_device
+        input_grad = self._backward_ops(move(output_grad), need_input_grad)
+        return None if input_grad is None else dev.same_side(input_grad, output_grad)
 
     def _check_input(self, input_: np.ndarray) -> None:
         """Check a batch against the set-up layer (no-op in the base class)."""
@@ -232,10 +235,14 @@ class Layer:
             x = operation.forward(x, inference)
         return x
 
-    def _backward_ops(self, grad):
-        for operation in reversed(self.operations):
+    def _backward_ops(self, grad, need_input_grad=True):
+        for operation in reversed(self.operations[1:]):
             grad = operation.backward(grad)
-        return grad
+        if not self.operations:
+            return grad
+        if need_input_grad:
+            return self.operations[0].backward(grad)
+        return self.operations[0].backward(grad, need_input_grad=False)
 
     def _param_grads(self) -> None:
         """Rebuild ``param_grads`` (a new list) from the parameterised operations, in order."""
@@ -381,16 +388,17 @@ class Dense(Layer):
             y = op.forward(y, inference)
         return y
 
-    def _backward_ops(self, grad):
+    def _backward_ops(self, grad, need_input_grad=True):
         name = self._fused_activation()
         if name is None:
-            return super()._backward_ops(grad)
+            return super()._backward_ops(grad, need_input_grad)
         for op in reversed(self.operations[3:]):
             grad = op.backward(grad)
         w_op, b_op, act = self.operations[:3]
         y = act.output
         grad = as_float(grad, y.dtype)
-        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op._kernel_param(), y, grad, name)
+        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op._kernel_param(), y, grad, name,
+                                                         need_grad_x=need_input_grad)
         act.input_grad = b_op.input_grad = None
         w_op.input_grad = grad_x
         w_op.param_grad = grad_w

@@ -42,6 +42,13 @@ def _layer_forward(layer, x, inference):
     return layer.forward(x)
 
 
+def _layer_backward(layer, grad, need_input_grad):
+    """``layer.backward(grad)``; a fastdl layer is told when nothing will read its input gradient."""
+    if need_input_grad or not isinstance(layer, Layer):
+        return layer.backward(grad)
+    return layer.backward(grad, need_input_grad=False)
+
+
 class LayerBlock:
     """An ordered list of layers run forwards and backwards."""
 
@@ -62,11 +69,16 @@ class LayerBlock:
     def backward(self, loss_grad: np.ndarray) -> np.ndarray:
         """Run every layer's backward in reverse order and return the input gradient (on the cuda
         backend, on the side ``loss_grad`` is on)."""
+        return self._backward(loss_grad, need_input_grad=True)
+
+    def _backward(self, loss_grad, need_input_grad):
+        """``backward``; with ``need_input_grad`` false a fastdl first layer skips its input gradient
+        (``train_batch``: nothing reads it) and None is returned."""
         if dev.cuda_backend():
-            return self._backward_cuda(loss_grad)
+            return self._backward_cuda(loss_grad, need_input_grad)
         grad = loss_grad
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = _layer_backward(self.layers[i], grad, need_input_grad or i > 0)
         return grad
 
     # -- the cuda backend: one upload per batch, device arrays between fastdl layers ---------------
@@ -78,13 +90,13 @@ class LayerBlock:
             X_out = _layer_forward(layer, X_out, inference)
         return dev.same_side(X_out, X_batch)
 
-    def _backward_cuda(self, loss_grad):
+    def _backward_cuda(self, loss_grad, need_input_grad):
         grad = self._grad_to_device(loss_grad)
-        for layer in reversed(self.layers):
-            if not isinstance(layer, Layer):
+        for i in range(len(self.layers) - 1, -1, -1):
+            if not isinstance(self.layers[i], Layer):
                 grad = dev.to_host(grad)
-            grad = layer.backward(grad)
-        return dev.same_side(grad, loss_grad)
+            grad = _layer_backward(self.layers[i], grad, need_input_grad or i > 0)
+        return None if grad is None else dev.same_side(grad, loss_grad)
 
     def _to_device(self, X_batch):
         """A host batch for a fastdl first layer as a device array (cast to that layer's dtype, then
@@ -202,14 +214,14 @@ class NeuralNetwork(LayerBlock):
         prediction = self.forward(X_batch, inference)
         batch_loss = self.loss.forward(prediction, y_batch)
         loss_grad = self.loss.backward()
-        self.backward(loss_grad)
+        self._backward(loss_grad, need_input_grad=False)
         return batch_loss
 
     def _train_batch_cuda(self, X_batch, y_batch, inference):
         prediction = self.forward(self._to_device(X_batch), inference)
         batch_loss = self.loss.forward(self._for_loss(prediction), y_batch)
         loss_grad = self.loss.backward()
-        self.backward(self._grad_to_device(loss_grad))
+        self._backward(self._grad_to_device(loss_grad), need_input_grad=False)
         return batch_loss
 
     def _for_loss(self, prediction):

@@ -57,6 +57,22 @@ def check_op(name, args, backend, kwargs=None, dtype=np.float64, scale=1.0):
     return actual, expected
 
 
+def check_without_grad_x(name, args, backend, kwargs=None, dtype=np.float64, scale=1.0):
+    """``kernels.<name>(*args, need_grad_x=False, **kwargs)`` (a backward kernel whose first result is
+    grad_x) on the reference and on ``backend``: grad_x is None on both, and every other result matches
+    the reference's full call (the same gradients as when grad_x is computed)."""
+    fn = getattr(kernels, name)
+    with fastdl.use_backend("numpy"):
+        full = fn(*args, **(kwargs or {}))
+    for on in ("numpy", backend):
+        with fastdl.use_backend(on):
+            partial = fn(*args, need_grad_x=False, **(kwargs or {}))
+        assert partial[0] is None, f"{name}[{on}] need_grad_x=False returned a grad_x"
+        assert len(partial) == len(full)
+        for i, (a, e) in enumerate(zip(partial[1:], full[1:]), start=1):
+            assert_same(a, e, dtype, f"{name}[{on}] need_grad_x=False output {i}", scale)
+
+
 def check_sequence_op(family, args, grads, backend, dtype=np.float64):
     """Forward then backward of a recurrent kernel family ('rnn', 'lstm', 'gru') on both backends.
 

@@ -13,7 +13,7 @@ import pytest
 import fastdl
 from fastdl import kernels
 from fastdl.cuda import _compat
-from helpers import check_op, check_sequence_op, random, to_host
+from helpers import check_op, check_sequence_op, check_without_grad_x, random, to_host
 
 pytestmark = pytest.mark.skipif(
     not _compat.available(),
@@ -56,6 +56,8 @@ def test_linear(rng, dtype, act, bias):
     b = random(rng, (3,), dtype) if bias else None
     y, _ = check_op("linear", (x, w, b, act), "cuda", dtype=dtype)
     check_op("linear_backward", (x, w, np.asarray(y), random(rng, (5, 3), dtype), act), "cuda", dtype=dtype)
+    check_without_grad_x("linear_backward", (x, w, np.asarray(y), random(rng, (5, 3), dtype), act), "cuda",
+                         dtype=dtype)
 
 
 @pytest.mark.parametrize("geom", [
@@ -73,6 +75,7 @@ def test_conv2d(rng, dtype, geom):
     y, _ = check_op("conv2d", (x, w), "cuda", {"stride": s, "padding": p}, dtype=dtype)
     gy = random(rng, np.asarray(y).shape, dtype)
     check_op("conv2d_backward", (x, w, gy), "cuda", {"stride": s, "padding": p}, dtype=dtype)
+    check_without_grad_x("conv2d_backward", (x, w, gy), "cuda", {"stride": s, "padding": p}, dtype=dtype)
 
 
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "cross_entropy"])

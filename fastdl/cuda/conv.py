@@ -207,10 +207,10 @@ def _fill_zero(a):
     return zeros(a.shape, a.dtype)
 
 
-def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same"):
+def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
     B, C_in, H, W, C_out, K, pad, Ho, Wo = _geometry(x.shape, w.shape, stride, padding)
     dt = x.dtype
-    gx = empty(x.shape, dt)
+    gx = empty(x.shape if need_grad_x else (0,), dt)
     gw = empty(w.shape, dt)
     CKK, HW, KK = C_in * K * K, Ho * Wo, K * K
     if B == 0 or HW == 0 or C_out == 0 or CKK == 0:
@@ -218,7 +218,7 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same"):
             gx = _fill_zero(gx)
         if gw.size:
             gw = _fill_zero(gw)
-        return gx, gw
+        return (gx if need_grad_x else None), gw
     wt = _weight_t(w)
     xf, gyf, gxf, gwf = flat(x), flat(grad_y), flat(gx), flat(gw)
     bc = _chunk(B, CKK, HW)
@@ -232,12 +232,14 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same"):
              batch=nb, sa_z=C_out * HW, sb_z=CKK * HW, sc_z=C_out * CKK)
         _launch_1d(_gradw_kernel(dt), gw.size, part, gwf, nb, C_in, C_out, KK, b0 > 0,
                    threads=min(threads_1d(), 64))   # few outputs: small blocks spread over the SMs
+        if not need_grad_x:
+            continue
         # dcols[b] (CKK, HW) = wT^T (CKK, C_out) @ grad_y[b] (C_out, HW), into the cols buffer
         gemm(wt, gyf, cols, CKK, HW, C_out, CKK, HW, HW, trans_a=True, b_off=b0 * C_out * HW,
              batch=nb, sb_z=C_out * HW, sc_z=CKK * HW)
         n = nb * C_in * H * W
         _launch_1d(_col2im_kernel(dt, stride == 1), n, cols, gxf, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
-    return gx, gw
+    return (gx if need_grad_x else None), gw
 
 
 def conv2d(x, w, stride=1, padding="same"):
@@ -246,7 +248,8 @@ def conv2d(x, w, stride=1, padding="same"):
     return io.out(conv2d_dev(*io.arrays, stride=stride, padding=padding))
 
 
-def conv2d_backward(x, w, grad_y, stride=1, padding="same"):
-    """(grad_x like x, grad_w like w), the exact gradients of conv2d."""
+def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
+    """(grad_x like x or None when need_grad_x is false, grad_w like w), the exact gradients of conv2d."""
     io = Io(x, w, grad_y)
-    return tuple(io.out(g) for g in conv2d_backward_dev(*io.arrays, stride=stride, padding=padding))
+    grads = conv2d_backward_dev(*io.arrays, stride=stride, padding=padding, need_grad_x=need_grad_x)
+    return tuple(None if g is None else io.out(g) for g in grads)

@@ -384,11 +384,11 @@ def linear(x, w, b=None, activation="linear"):
     return io.out(linear_dev(*io.arrays, activation=activation))
 
 
-def linear_backward_dev(x, w, y, grad_y, activation="linear"):
+def linear_backward_dev(x, w, y, grad_y, activation="linear", need_grad_x=True):
     N_, IN = x.shape
     OUT = w.shape[1]
     dz = activation_backward_dev(y, grad_y, activation)          # dz is (N, out)
-    gx = empty((N_, IN), x.dtype)
+    gx = empty((N_, IN) if need_grad_x else (0,), x.dtype)
     gw = empty((IN, OUT), x.dtype)
     gb = empty((OUT,), x.dtype)
     if gx.size:
@@ -403,10 +403,12 @@ def linear_backward_dev(x, w, y, grad_y, activation="linear"):
             _zeros_like_dev(gw)
     if OUT:
         colsum(flat(dz) if dz.size else dummy(x.dtype), gb, N_, OUT)
-    return gx, gw, gb
+    return (gx if need_grad_x else None), gw, gb
 
 
-def linear_backward(x, w, y, grad_y, activation="linear"):
-    """(grad_x (N, in), grad_w (in, out), grad_b (out,)) with dz = activation_backward(y, grad_y)."""
+def linear_backward(x, w, y, grad_y, activation="linear", need_grad_x=True):
+    """(grad_x (N, in), grad_w (in, out), grad_b (out,)) with dz = activation_backward(y, grad_y); grad_x is
+    None when need_grad_x is false."""
     io = Io(x, w, y, grad_y)
-    return tuple(io.out(g) for g in linear_backward_dev(*io.arrays, activation=activation))
+    grads = linear_backward_dev(*io.arrays, activation=activation, need_grad_x=need_grad_x)
+    return tuple(None if g is None else io.out(g) for g in grads)

@@ -36,8 +36,8 @@ def conv2d(x, w, stride=1, padding="same"):
     return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
-def conv2d_backward(x, w, grad_y, stride=1, padding="same"):
-    """Exact gradients of conv2d: (grad_x, grad_w)."""
+def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
+    """Exact gradients of conv2d: (grad_x, grad_w); grad_x is None when need_grad_x is false."""
     # x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     # -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
     B, C_in, H, W = x.shape
@@ -46,6 +46,8 @@ def conv2d_backward(x, w, grad_y, stride=1, padding="same"):
     cols = _patches(x, K, stride, before, after, H_out, W_out)
     grad_w = np.tensordot(cols, grad_y, axes=([0, 2, 3], [0, 2, 3]))  # (C_in, K, K, C_out)
     grad_w = np.ascontiguousarray(grad_w.transpose(0, 3, 1, 2))
+    if not need_grad_x:
+        return None, grad_w
 
     # col2im: gradient of every patch element, then scatter-add each kernel offset (p, q)
     grad_cols = np.tensordot(grad_y, w, axes=([1], [1]))  # (B, H_out, W_out, C_in, K, K)

@@ -23,12 +23,12 @@ def linear(x, w, b=None, activation="linear"):
     return _activation(z, activation)
 
 
-def linear_backward(x, w, y, grad_y, activation="linear"):
-    """Gradients of linear(): (grad_x, grad_w, grad_b)."""
+def linear_backward(x, w, y, grad_y, activation="linear", need_grad_x=True):
+    """Gradients of linear(): (grad_x, grad_w, grad_b); grad_x is None when need_grad_x is false."""
     # x is (N, in), w is (in, out), y and grad_y are (N, out)
     # -> grad_x (N, in), grad_w (in, out), grad_b (out,)
     dz = _activation_backward(y, grad_y, activation)
-    grad_x = dz @ w.T
+    grad_x = dz @ w.T if need_grad_x else None
     grad_w = x.T @ dz
     grad_b = dz.sum(axis=0)
     return grad_x, grad_w, grad_b

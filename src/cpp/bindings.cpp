@@ -95,8 +95,9 @@ carray<T> linear(const carray<T>& x, const carray<T>& w, const std::optional<car
 
 template <typename T>
 py::tuple linear_backward(const carray<T>& x, const carray<T>& w, const carray<T>& y, const carray<T>& grad_y,
-                          const std::string& activation) {
-    // x is (n, in), w is (in, out), y and grad_y are (n, out) -> grad_x (n, in), grad_w (in, out), grad_b (out,)
+                          const std::string& activation, bool need_grad_x) {
+    // x is (n, in), w is (in, out), y and grad_y are (n, out)
+    // -> grad_x (n, in) or None (need_grad_x false), grad_w (in, out), grad_b (out,)
     const fastdl::Activation act = fastdl::parse_activation(activation);
     require_ndim("linear_backward", "x", x, 2);
     require_ndim("linear_backward", "w", w, 2);
@@ -110,15 +111,16 @@ py::tuple linear_backward(const carray<T>& x, const carray<T>& w, const carray<T
     require(grad_y.shape(0) == n && grad_y.shape(1) == out, "linear_backward: grad_y must be (" + std::to_string(n) +
                                                                 ", " + std::to_string(out) + "), got " +
                                                                 shape_str(grad_y));
-    carray<T> grad_x({n, in});
+    carray<T> grad_x(need_grad_x ? std::vector<py::ssize_t>{n, in} : std::vector<py::ssize_t>{0});
     carray<T> grad_w({in, out});
     carray<T> grad_b({out});
     const T *px = x.data(), *pw = w.data(), *pyv = y.data(), *pg = grad_y.data();
-    T *gx = grad_x.mutable_data(), *gw = grad_w.mutable_data(), *gb = grad_b.mutable_data();
+    T *gx = need_grad_x ? grad_x.mutable_data() : nullptr, *gw = grad_w.mutable_data(), *gb = grad_b.mutable_data();
     {
         py::gil_scoped_release release;
         fastdl::linear_backward<T>(px, pw, pyv, pg, gx, gw, gb, n, in, out, act);
     }
+    if (!need_grad_x) return py::make_tuple(py::none(), grad_w, grad_b);
     return py::make_tuple(grad_x, grad_w, grad_b);
 }
 
@@ -137,9 +139,10 @@ void bind_dtype(py::module_& m, const char* dtype) {
            suffix + ".").c_str());
     m.def("linear_backward", &linear_backward<T>, py::arg("x").noconvert(), py::arg("w").noconvert(),
           py::arg("y").noconvert(), py::arg("grad_y").noconvert(), py::arg("activation") = "linear",
+          py::arg("need_grad_x") = true,
           ("Gradients of linear(): returns (grad_x (N, in), grad_w (in, out), grad_b (out,)) with "
-           "dz = act'(y) * grad_y (from the output y), grad_x = dz @ w.T, grad_w = x.T @ dz, grad_b = dz.sum(0)" +
-           suffix + ".").c_str());
+           "dz = act'(y) * grad_y (from the output y), grad_x = dz @ w.T, grad_w = x.T @ dz, grad_b = dz.sum(0); "
+           "with need_grad_x=False grad_x is not computed and None takes its place" + suffix + ".").c_str());
 }
 
 }  // namespace

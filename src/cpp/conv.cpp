@@ -339,7 +339,7 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     // -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
     conv2d_grad_w(s, x, grad_y, grad_w);
-    if (s.B == 0 || s.C_in == 0 || s.H * s.W == 0) return;
+    if (!grad_x || s.B == 0 || s.C_in == 0 || s.H * s.W == 0) return;
     if (grad_x_by_correlation<T>(s)) grad_x_correlation(s, w, grad_y, grad_x);
     else conv2d_grad_x(s, w, grad_y, grad_x);
 }

@@ -39,7 +39,7 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, T* y, Activation
 // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
 //   -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K): the true gradients of conv2d_forward with
 //      act = linear. grad_x does not depend on the thread count; grad_w sums the batch in a fixed
-//      number of fixed-order chunks, so it does not either.
+//      number of fixed-order chunks, so it does not either. grad_x may be null: only grad_w is computed.
 template <typename T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y, T* grad_x, T* grad_w);
 

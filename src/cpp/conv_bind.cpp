@@ -56,22 +56,23 @@ carray<T> conv2d_py(const carray<T>& x, const carray<T>& w, index_t stride, inde
 
 template <typename T>
 py::tuple conv2d_backward_py(const carray<T>& x, const carray<T>& w, const carray<T>& grad_y, index_t stride,
-                             index_t pad_before, index_t pad_after) {
+                             index_t pad_before, index_t pad_after, bool need_grad_x) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
-    // -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
+    // -> grad_x (B, C_in, H, W) or None (need_grad_x false), grad_w (C_in, C_out, K, K)
     const ConvShape s = checked_shape("conv2d_backward", x, w, stride, pad_before, pad_after);
     const bool ok = grad_y.ndim() == 4 && grad_y.shape(0) == s.B && grad_y.shape(1) == s.C_out &&
                     grad_y.shape(2) == s.H_out && grad_y.shape(3) == s.W_out;
     require(ok, "conv2d_backward: grad_y must be (" + std::to_string(s.B) + ", " + std::to_string(s.C_out) + ", " +
                     std::to_string(s.H_out) + ", " + std::to_string(s.W_out) + "), got " + shape_of(grad_y));
-    carray<T> grad_x({s.B, s.C_in, s.H, s.W});
+    carray<T> grad_x(need_grad_x ? std::vector<py::ssize_t>{s.B, s.C_in, s.H, s.W} : std::vector<py::ssize_t>{0});
     carray<T> grad_w({s.C_in, s.C_out, s.K, s.K});
     const T *px = x.data(), *pw = w.data(), *pg = grad_y.data();
-    T *gx = grad_x.mutable_data(), *gw = grad_w.mutable_data();
+    T *gx = need_grad_x ? grad_x.mutable_data() : nullptr, *gw = grad_w.mutable_data();
     {
         py::gil_scoped_release release;
         conv2d_backward<T>(s, px, pw, pg, gx, gw);
     }
+    if (!need_grad_x) return py::make_tuple(py::none(), grad_w);
     return py::make_tuple(grad_x, grad_w);
 }
 
@@ -87,9 +88,10 @@ void bind_conv_dtype(py::module_& m, const char* dtype) {
               .c_str());
     m.def("conv2d_backward", &conv2d_backward_py<T>, py::arg("x").noconvert(), py::arg("w").noconvert(),
           py::arg("grad_y").noconvert(), py::arg("stride"), py::arg("pad_before"), py::arg("pad_after"),
+          py::arg("need_grad_x") = true,
           ("The true gradients of conv2d (activation 'linear'): returns (grad_x (B, C_in, H, W), "
-           "grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out). Results do not depend on the "
-           "thread count" + suffix + ".")
+           "grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out); with need_grad_x=False grad_x "
+           "is not computed and None takes its place. Results do not depend on the thread count" + suffix + ".")
               .c_str());
 }
 

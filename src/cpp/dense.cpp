@@ -69,7 +69,7 @@ void linear_backward(const T* x, const T* w, const T* y, const T* grad_y, T* gra
         dz = dz_buffer.data();
     }
     // grad_x (n, in) = dz (n, out) @ w^T, w is (in, out): an NT GEMM with K = out
-    gemm<T>(n, in, out, dz, out, false, w, out, true, grad_x, in);
+    if (grad_x) gemm<T>(n, in, out, dz, out, false, w, out, true, grad_x, in);
     // grad_w (in, out) = x^T @ dz, x is (n, in): a TN GEMM with K = n
     gemm<T>(in, out, n, x, in, true, dz, out, false, grad_w, out);
     column_sum(dz, grad_b, n, out);

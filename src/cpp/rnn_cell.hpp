@@ -25,7 +25,7 @@ struct Out {
 
 // Which step kernel to run; the operands each one reads and writes are listed beside it.
 enum class Cell {
-    // LSTM forward. in: zx[0..3] (input projection + bias of f, i, g, o), zr[0..3] (h_{t-1} @ Wh),
+    // LSTM forward. in: zx[0..3] (bias of f, i, g, o, with ld 0), zr[0..3] ([x_t, h_{t-1}] @ w),
     //   c_prev. out: gate_out[0..3] (f, i, g, o activated; may alias zx), c_out, h_out, h_copy (may be null).
     lstm_forward,
     // LSTM backward. in: gate[0..3] (f, i, g, o), c (c_t), c_prev, grad_h, dh_next. inout: dc (dc_{t+1} in,
