@@ -2,8 +2,11 @@
 //
 // Layouts (batch-major, C-contiguous): x is (B, T, F), h0 and c0 are (B, H), w is (F + H, G*H) with the input
 // rows first, then the hidden rows, b is (G*H,); G = 1 (RNN), 4 (LSTM gates f, i, g, o), 3 (GRU r, u, n).
-// Forward: one GEMM projects all T inputs (bias fused), then per step one recurrent GEMM and fused pointwise
-// gate math. Backward: fused pointwise gate gradients and the recurrent GEMM per step; grad_x, both halves of
+// Forward (GRU, RNN): one GEMM projects all T inputs (bias fused), then per step one recurrent GEMM and fused
+// pointwise gate math. LSTM forward: per step ONE GEMM [x_t, h_{t-1}] @ w (the input rows add depth to the
+// recurrent product, which ran faster than a separate all-T projection whose result the gate math had to
+// read back from memory), then the fused gate math with the bias. The recurrent weights of every per-step
+// GEMM are packed once per call (gemm_packed.hpp). Backward: fused pointwise gate gradients and the recurrent GEMM per step; grad_x, both halves of
 // grad_w and grad_b are each one GEMM (or column sum) over all B*T rows.
 // What forward saves for backward (all (B, T, .)):
 //   LSTM: xh (B, T, F + H) = [x_t, h_{t-1}] (h_{-1} = h0), so that all of grad_w is ONE GEMM xh^T @ dz,
