@@ -32,13 +32,17 @@ class Conv2D_Op(ParamOperation):
         # input_ is (B, C_in, H, W) -> (B, C_out, H_out, W_out)
         return kernels.conv2d(self._x(), self._kernel_param(), stride=self.stride, padding=self.padding)
 
+    def _kernel_grads(self, output_grad: np.ndarray, need_grad_x: bool):
+        """``(grad_x or None, grad_w)`` from one ``conv2d_backward`` call."""
+        grad_y = as_float(output_grad, self.param.dtype)
+        return kernels.conv2d_backward(self._x(), self._kernel_param(), grad_y, stride=self.stride,
+                                       padding=self.padding, need_grad_x=need_grad_x)
+
     def _both_grads(self, output_grad: np.ndarray):
         cached = self._grads
         if cached is not None and cached[0] is output_grad:
             return cached[1], cached[2]
-        grad_y = as_float(output_grad, self.param.dtype)
-        grad_x, grad_w = kernels.conv2d_backward(self._x(), self._kernel_param(), grad_y, stride=self.stride,
-                                                 padding=self.padding)
+        grad_x, grad_w = self._kernel_grads(output_grad, need_grad_x=True)
         self._grads = (output_grad, grad_x, grad_w)
         return grad_x, grad_w
 
@@ -56,6 +60,4 @@ class Conv2D_Op(ParamOperation):
         return self._both_grads(output_grad)[1]
 
     def _param_grad_alone(self, output_grad: np.ndarray) -> np.ndarray:
-        grad_y = as_float(output_grad, self.param.dtype)
-        return kernels.conv2d_backward(self._x(), self._kernel_param(), grad_y, stride=self.stride,
-                                       padding=self.padding, need_grad_x=False)[1]
+        return self._kernel_grads(output_grad, need_grad_x=False)[1]

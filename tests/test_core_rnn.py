@@ -1,8 +1,12 @@
 """fastdl._core's recurrent kernels (RNN, LSTM, GRU forward and backward through time) against the NumPy
 reference, through the cpu adapter fastdl._cpu_rnn: both dtypes, shapes with 1s and primes (hidden sizes
 that split unevenly over threads), grad_c_last None and given, every SIMD path of the gate math, 1 vs 2
-threads bit-identical, every GEMM kernel under the per-step products, shape errors.
+threads bit-identical, a region given fewer threads than asked, every GEMM kernel under the per-step products, shape errors.
 """
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -100,6 +104,41 @@ def test_one_and_two_threads_identical(kind, dtype):
         core.set_num_threads(saved)
     for g1, g2 in zip(one, two):
         np.testing.assert_array_equal(g1, g2)
+
+
+FEWER_THREADS = """
+import numpy as np
+from fastdl import _core, reference
+from fastdl import _cpu_rnn as cpu
+_core.set_num_threads(2)
+rng = np.random.default_rng(11)
+B, T, F, H = 16, 9, 23, 131
+for kind, G in (("rnn", 1), ("lstm", 4), ("gru", 3)):
+    x, h0, c0 = rng.standard_normal((B, T, F)), rng.standard_normal((B, H)), rng.standard_normal((B, H))
+    w, b = rng.standard_normal((F + H, G * H)) / np.sqrt(F + H), rng.standard_normal(G * H)
+    grad_h = rng.standard_normal((B, T, H))
+    outs = []
+    for backend in (cpu, reference):
+        if kind == "lstm":
+            h_seq, c_last, cache = backend.lstm_forward(x, h0, c0, w, b)
+            outs.append([h_seq, c_last, *backend.lstm_backward(grad_h, cache, None)])
+        else:
+            h_seq, cache = getattr(backend, kind + "_forward")(x, h0, w, b)
+            outs.append([h_seq, *getattr(backend, kind + "_backward")(grad_h, cache)])
+    for got, want in zip(*outs):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11, err_msg=kind)
+print("ok")
+"""
+
+
+def test_fewer_threads_than_asked():
+    """A time loop asked for 2 threads that OpenMP runs on 1 (OMP_THREAD_LIMIT=1): the one thread owns
+    every unit, and the weight layouts and packed panels follow the threads it got, not those asked for."""
+    if not hasattr(core, "set_num_threads"):
+        pytest.skip("no set_num_threads")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    done = subprocess.run([sys.executable, "-c", FEWER_THREADS], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
 def _isas():

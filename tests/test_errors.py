@@ -90,8 +90,12 @@ CATALOGUE = {
          ["linear_backward", "grad_y", "mixed"]),
         ("linb-int-x", "K.linear_backward(z(2, 3, dt='i8'), z(3, 4), z(2, 4), z(2, 4))", TypeError,
          ["linear_backward", "x", "int64"]),
+        ("linb-need-grad-x", "K.linear_backward(z(2, 3), z(3, 4), z(2, 4), z(2, 4), need_grad_x='no')", TypeError,
+         ["linear_backward", "need_grad_x", "bool", "'no'"]),
     ],
     "conv": [
+        ("convb-need-grad-x", "K.conv2d_backward(z(1, 1, 4, 4), z(1, 2, 3, 3), z(1, 2, 4, 4), need_grad_x=0)",
+         TypeError, ["conv2d_backward", "need_grad_x", "bool", "0"]),
         ("conv-ndim-x", "K.conv2d(z(1, 5, 5), z(1, 1, 3, 3))", ValueError, ["conv2d", "x", "4-D", "(1, 5, 5)"]),
         ("conv-ndim-w", "K.conv2d(z(1, 1, 5, 5), z(1, 3, 3))", ValueError, ["conv2d", "w", "4-D"]),
         ("conv-channels", "K.conv2d(z(1, 2, 5, 5), z(3, 1, 3, 3))", ValueError,

@@ -51,7 +51,7 @@ void lstm_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* c0
         const UnitRange u = unit_range(H, p, count);
         // only this thread's GEMMs read its columns of w: it lays them out and packs them itself
         group_thread_columns(w, FH, H, G, GH, p, count, wg.get());
-        const PackedB<T> w_p(FH, G * u.n, wg.get() + G * u.j0, GH, 1, w_panels.of(p));  // (F + H, 4n)
+        const PackedB<T> w_p(FH, G * u.n, wg.get() + G * u.j0, GH, 1, w_panels.of(p, u));  // (F + H, 4n)
         for (index_t t = 0; t < S; ++t) {
             // z[:, 4 j0 : 4 (j0 + n)] (B, 4n) = xh_t (B, F + H) @ wg[:, 4 j0 : 4 (j0 + n)] (F + H, 4n): the
             // input and the recurrent product of the step in one GEMM (x_t adds depth, not a second pass)
@@ -96,7 +96,7 @@ void lstm_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* grad_
         const UnitRange u = unit_range(H, p, count);
         // whT[:, j0 : j0 + n] (4H, n) = w[F + j0 : F + j0 + n]^T: only this thread's GEMM reads these columns,
         // so each thread packs its own (into its own cache) and no barrier is needed
-        const PackedB<T> whT(GH, u.n, w + (F + u.j0) * GH, 1, GH, whT_panels.of(p));
+        const PackedB<T> whT(GH, u.n, w + (F + u.j0) * GH, 1, GH, whT_panels.of(p, u));
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a = backward_step_views(B, S, H, G, u, t, gates, dz.get());
             a.c = {c_seq + t * H + u.j0, S * H};
@@ -132,14 +132,14 @@ void gru_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, 
     const int nt = step_threads(B, H, G);
     const T* w_hidden = w + s.F * GH;  // (H, 3H)
     auto wru = scratch<T>(H * 2 * H);  // (H, 2H): Wh_r | Wh_u, each thread's columns adjacent
-    group_gate_columns(w_hidden, H, H, index_t(2), GH, nt, wru.get());
     ThreadPanels<T> wru_panels(H, nt, H, 2), wn_panels(H, nt, H, 1);
     auto zru = scratch<T>(B * 2 * H);  // (B, 2H) = h_{t-1} @ wru
     auto zn = scratch<T>(B * H);       // (B, H) = (r * h_{t-1}) @ Wh_n
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
-        const PackedB<T> wru_p(H, 2 * u.n, wru.get() + 2 * u.j0, 2 * H, 1, wru_panels.of(p));  // (H, 2n)
-        const PackedB<T> wn_p(H, u.n, w_hidden + 2 * H + u.j0, GH, 1, wn_panels.of(p));         // (H, n)
+        group_thread_columns(w_hidden, H, H, index_t(2), GH, p, count, wru.get());  // this thread's columns only
+        const PackedB<T> wru_p(H, 2 * u.n, wru.get() + 2 * u.j0, 2 * H, 1, wru_panels.of(p, u));  // (H, 2n)
+        const PackedB<T> wn_p(H, u.n, w_hidden + 2 * H + u.j0, GH, 1, wn_panels.of(p, u));         // (H, n)
         for (index_t t = 0; t < S; ++t) {
             T* z = gates + t * GH + u.j0;  // (B, .) rows T*3H apart; + g*H selects gate g
             // zru[:, 2 j0 : 2 (j0 + n)] (B, 2n) = h_{t-1} (B, H) @ wru[:, 2 j0 : 2 (j0 + n)] (H, 2n)
@@ -186,8 +186,8 @@ void gru_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
     auto rest = zeros<T>(B * H);       // (B, H) dz_ru @ Wh_ru^T   (the rest of dh_{t-1})
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
-        const PackedB<T> wruT(2 * H, u.n, w_hidden + u.j0 * GH, 1, GH, wruT_panels.of(p));     // (2H, n)
-        const PackedB<T> wnT(H, u.n, w_hidden + u.j0 * GH + 2 * H, 1, GH, wnT_panels.of(p));  // (H, n)
+        const PackedB<T> wruT(2 * H, u.n, w_hidden + u.j0 * GH, 1, GH, wruT_panels.of(p, u));     // (2H, n)
+        const PackedB<T> wnT(H, u.n, w_hidden + u.j0 * GH + 2 * H, 1, GH, wnT_panels.of(p, u));  // (H, n)
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a = backward_step_views(B, S, H, G, u, t, gates, dz.get());
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};
@@ -231,7 +231,7 @@ void rnn_forward_kernel(const RnnShape& s, const T* x, const T* h0, const T* w, 
     ThreadPanels<T> wh_panels(H, nt, H, 1);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
-        const PackedB<T> wh_p(H, u.n, wh + u.j0, H, 1, wh_panels.of(p));  // (H, n)
+        const PackedB<T> wh_p(H, u.n, wh + u.j0, H, 1, wh_panels.of(p, u));  // (H, n)
         for (index_t t = 0; t < S; ++t) {
             // zr[:, j0 : j0 + n] (B, n) = h_{t-1} (B, H) @ wh[:, j0 : j0 + n] (H, n)
             wh_p.multiply(B, h_prev + t * H, S * H, zr.get() + u.j0, H);
@@ -260,7 +260,7 @@ void rnn_backward_kernel(const RnnShape& s, const T* grad_h_seq, const T* x, con
     ThreadPanels<T> whT_panels(H, nt, H, 1);
     run_steps(nt, [&](int p, int count) {
         const UnitRange u = unit_range(H, p, count);
-        const PackedB<T> whT(H, u.n, w + (F + u.j0) * H, 1, H, whT_panels.of(p));  // w[F:]^T[:, j0 : j0 + n]
+        const PackedB<T> whT(H, u.n, w + (F + u.j0) * H, 1, H, whT_panels.of(p, u));  // w[F:]^T[:, j0 : j0 + n]
         for (index_t t = S - 1; t >= 0; --t) {
             CellArgs<T> a = backward_step_views(B, S, H, index_t(1), u, t, h_seq, dz.get());  // the gate is h
             a.grad_h = {grad_h_seq + t * H + u.j0, S * H};

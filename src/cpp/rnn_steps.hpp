@@ -67,28 +67,30 @@ inline void step_barrier() {
 #endif
 }
 
-// Storage for one PackedB per thread of a time loop on nt threads: thread p packs K rows and the
-// cols_per_unit * n columns of its hidden units (unit_range(H, p, nt)) into of(p).
+// Storage for one PackedB per thread of a time loop asked for nt threads: thread p, owning units u, packs
+// K rows and the cols_per_unit * u.n columns of its units into of(p, u). The parts are placed by the units
+// they hold (plus one panel of slack per lower thread, for its partial last panel), so they fit whatever
+// number of threads up to nt the region actually gets.
 template <typename T>
 class ThreadPanels {
 public:
-    ThreadPanels(index_t H, int nt, index_t K, index_t cols_per_unit) {
-        index_t widest = 0;
-        for (int p = 0; p < nt; ++p) widest = std::max(widest, unit_range(H, p, nt).n);
-        per_thread_ = PackedB<T>::storage_size(K, cols_per_unit * widest);
-        storage_ = scratch<T>(per_thread_ * nt);
+    ThreadPanels(index_t H, int nt, index_t K, index_t cols_per_unit)
+        : K_(K), cols_per_unit_(cols_per_unit), slack_(PackedB<T>::storage_size(K, 1)) {
+        storage_ = scratch<T>(PackedB<T>::storage_size(K, cols_per_unit * H) + nt * slack_ + 1);
     }
-    T* of(int p) { return storage_.get() + p * per_thread_; }
+    T* of(int p, const UnitRange& u) {
+        return storage_.get() + PackedB<T>::storage_size(K_, cols_per_unit_ * u.j0) + p * slack_;
+    }
 
 private:
-    index_t per_thread_ = 0;
+    index_t K_, cols_per_unit_, slack_;
     PooledArray<T> storage_;
 };
 
 // wh is (rows, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (rows, G*H) where thread
 // p's units [j0, j0 + n) of all G gates are adjacent: out[:, G*j0 + g*n + jj] = wh[:, g*H + j0 + jj]. Then
 // one GEMM per thread per step yields all the gates of its units, in the same order.
-// group_thread_columns does thread p's part only (out[:, G*j0 : G*(j0 + n)]), group_gate_columns all of it.
+// It does thread p's part only (out[:, G*j0 : G*(j0 + n)]), so the thread that reads it lays it out.
 template <typename T>
 void group_thread_columns(const T* wh, index_t rows, index_t H, index_t G, index_t ld, int p, int nt, T* out) {
     const UnitRange u = unit_range(H, p, nt);
@@ -96,11 +98,6 @@ void group_thread_columns(const T* wh, index_t rows, index_t H, index_t G, index
         for (index_t g = 0; g < G; ++g)
             std::memcpy(out + k * G * H + G * u.j0 + g * u.n, wh + k * ld + g * H + u.j0,
                         static_cast<size_t>(u.n) * sizeof(T));
-}
-
-template <typename T>
-void group_gate_columns(const T* wh, index_t rows, index_t H, index_t G, index_t ld, int nt, T* out) {
-    for (int p = 0; p < nt; ++p) group_thread_columns(wh, rows, H, G, ld, p, nt, out);
 }
 
 // src (B, H) with row stride ld_src -> dst (B, H) with row stride ld_dst
