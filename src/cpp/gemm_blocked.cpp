@@ -143,12 +143,11 @@ void gemm_range(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan&
 // A plain B is read in place while few row tiles share each B panel (measured faster up to M ~ 256-384
 // here, with the next block prefetched); packing pays off when many do. Likewise A is read in place
 // when fewer than 8 column tiles share each A panel (N < 8 NR: e.g. the per-step recurrent GEMMs and
-// the convolution GEMMs, measured 4-18% faster). Below ~64^3 multiply-adds nothing is packed.
+// the convolution GEMMs, measured 4-18% faster; packs_a). Below ~64^3 multiply-adds nothing is packed.
 PackPlan choose_packing(index_t M, index_t N, index_t K, bool trans_b, index_t nr) {
     const bool small = M * N * K <= index_t(64) * 64 * 64;
     constexpr index_t kPackBRows = 384;
-    const bool few_a_reuses = N < 8 * nr;
-    return {!small && !few_a_reuses, trans_b || (!small && M > kPackBRows)};
+    return {!small && packs_a(N, nr), trans_b || (!small && M > kPackBRows)};
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 //
 // multiply() is the single-thread loop nest of gemm_blocked.cpp without the B packing:
 //   pc over KC depth / ic over MC rows / [pack A block (mc, kc)] / jr over NR panels / ir over MR -> microkernel.
-// A is packed under the same rule as there (when at least 8 column tiles reuse each A panel).
+// A is packed under the same rule as there (packs_a in microkernel.hpp).
 
 #include "gemm_packed.hpp"
 
@@ -42,7 +42,7 @@ void PackedB<T>::multiply(index_t M, const T* a, index_t lda, T* c, index_t ldc)
     }
     const MicroKernel<T>& uk = *uk_;
     const index_t MR = uk.mr, NR = uk.nr, MC = uk.mc, KC = uk.kc;
-    const bool pack_a = N_ >= 8 * NR;
+    const bool pack_a = packs_a(N_, NR);
     T* abuf = pack_a ? scratch_a<T>(ceil_div(std::min(MC, M), MR) * MR * std::min(KC, K_)) : nullptr;
     for (index_t pc = 0; pc < K_; pc += KC) {
         const index_t kc = std::min(KC, K_ - pc);
