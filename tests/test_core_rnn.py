@@ -137,7 +137,10 @@ def test_fewer_threads_than_asked():
     if not hasattr(core, "set_num_threads"):
         pytest.skip("no set_num_threads")
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    done = subprocess.run([sys.executable, "-c", FEWER_THREADS], env=env, capture_output=True, text=True, timeout=300)
+    # run from tests/ (as test_errors.py does), so that `import fastdl` finds the installed package, not the
+    # source tree of the current directory
+    done = subprocess.run([sys.executable, "-c", FEWER_THREADS], env=env, capture_output=True, text=True, timeout=300,
+                          cwd=os.path.dirname(__file__))
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
