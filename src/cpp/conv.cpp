@@ -17,9 +17,11 @@
 #include <vector>
 
 #include "conv_patches.hpp"
+#include "conv_tasks.hpp"
 #include "conv_wide.hpp"
 #include "gemm.hpp"
 #include "gemm_epilogue.hpp"
+#include "winograd.hpp"
 
 namespace fastdl {
 
@@ -28,53 +30,26 @@ namespace {
 using conv_detail::col2im_band;
 using conv_detail::floor_div;
 using conv_detail::im2col_band;
+using conv_detail::conv_threads;
+using conv_detail::kGradWChunks;
+using conv_detail::kMinTasks;
 using conv_detail::padded_width;
+using conv_detail::RowBands;
+using conv_detail::scratch_array;
+using conv_detail::split_rows;
+using conv_detail::thread_id;
 
 constexpr index_t kBufferBytes = index_t(256) * 1024;  // one thread's patch buffer: well inside L2
-constexpr index_t kMinTasks = 8;                       // split images until there are this many tasks
-constexpr index_t kGradWChunks = 16;                   // grad_w partial sums, reduced in chunk order
-constexpr index_t kMinWorkPerThread = index_t(1) << 15;  // multiply-adds
-
-int thread_id() {
-#ifdef FASTDL_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-// Threads for `tasks` tasks totalling `work` multiply-adds.
-int conv_threads(index_t tasks, index_t work) {
-    return static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads_for(work, kMinWorkPerThread), tasks)));
-}
-
-// An uninitialised scratch array (every user writes before it reads; zero-filling it costs a pass).
-template <typename T>
-std::unique_ptr<T[]> scratch_array(index_t n) {
-    return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<index_t>(n, 1))]);
-}
 
 // The wide-grid path (conv_wide.hpp) serves stride-1 convolutions.
 bool use_wide_grid(const ConvShape& s) { return s.stride == 1; }
 
-// Bands of output rows for im2col: `rows` rows each (the last may be shorter), `count` per image.
-struct RowBands {
-    index_t rows, count;
-};
-
-// The patch buffer (C_in*K*K, rows*row_width) fits kBufferBytes (at least one row), and small batches are
-// split further so that there are about kMinTasks tasks. row_width is W_out, or Wp on the wide grid.
+// Bands of output rows for im2col: the patch buffer (C_in*K*K, rows*row_width) fits kBufferBytes (at least
+// one row). row_width is W_out, or Wp on the wide grid.
 template <typename T>
 RowBands output_bands(const ConvShape& s, index_t row_width) {
     const index_t budget = kBufferBytes / index_t(sizeof(T));
-    index_t rows = std::clamp<index_t>(budget / std::max<index_t>(1, s.ckk() * row_width), 1, s.H_out);
-    index_t count = ceil_div(s.H_out, rows);
-    const index_t want = std::min(s.H_out, ceil_div(kMinTasks, std::max<index_t>(1, s.B)));
-    if (count < want) {
-        rows = ceil_div(s.H_out, want);
-        count = ceil_div(s.H_out, rows);
-    }
-    return {rows, count};
+    return split_rows(s.H_out, budget / std::max<index_t>(1, s.ckk() * row_width), s.B);
 }
 
 // w is (C_in, C_out, K, K) -> wt (C_out, C_in*K*K): wt[o, (c*K + p)*K + q] = w[c, o, p, q]
@@ -278,32 +253,45 @@ void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     }
 }
 
+// x is (B, C_in, H, W), wt is (C_out, C_in*K*K) -> y = act(conv(x, w)): Winograd where use_winograd picks it,
+// else im2col + GEMM.
+template <typename T>
+void forward(const ConvShape& s, const T* x, const T* wt, T* y, Activation act) {
+    if (use_winograd<T>(s)) winograd_forward(s, x, wt, y, act);
+    else forward_on_bands(s, x, wt, y, act);
+}
+
 // For stride 1 with every padding <= K - 1, the input gradient is itself a stride-1 convolution: grad_y
 // padded by K - 1 - pad on each side, correlated with the kernel flipped in both axes, channels swapped:
 //   grad_x[b, c, h, v] = sum_{o, p, q} w[c, o, K-1-p, K-1-q] * dypad[b, o, h + p, v + q]
-// so it runs on the forward's gather path instead of a scatter-add (col2im). Its GEMM has only C_in rows,
-// so it is used when they fill whole register tiles (at least 64 bytes of them); a first layer with few
-// input channels keeps col2im, whose GEMM has C_in*K*K rows.
+// so it runs on the forward's gather path instead of a scatter-add (col2im). This is that convolution's shape.
+ConvShape input_grad_shape(const ConvShape& s) {
+    const index_t k1 = s.K - 1;
+    return make_conv_shape(s.B, s.C_out, s.H_out, s.W_out, s.C_in, s.K, 1, k1 - s.pad_top, k1 - s.pad_bottom,
+                           k1 - s.pad_left, k1 - s.pad_right);
+}
+
+// Whether grad_x runs as that convolution. On im2col its GEMM has only C_in rows, so it is used when they fill
+// whole register tiles (at least 64 bytes of them), or when the convolution runs on Winograd; a first layer
+// with few input channels keeps col2im, whose GEMM has C_in*K*K rows.
 template <typename T>
 bool grad_x_by_correlation(const ConvShape& s) {
     const index_t k1 = s.K - 1;
-    return s.stride == 1 && s.pad_top <= k1 && s.pad_bottom <= k1 && s.pad_left <= k1 && s.pad_right <= k1 &&
-           s.C_in * index_t(sizeof(T)) >= 64;
+    const bool fits = s.stride == 1 && s.pad_top <= k1 && s.pad_bottom <= k1 && s.pad_left <= k1 && s.pad_right <= k1;
+    return fits && (s.C_in * index_t(sizeof(T)) >= 64 || use_winograd<T>(input_grad_shape(s)));
 }
 
 // w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out) -> grad_x (B, C_in, H, W), when
 // grad_x_by_correlation<T>(s).
 template <typename T>
 void grad_x_correlation(const ConvShape& s, const T* w, const T* grad_y, T* grad_x) {
-    const index_t K = s.K, k1 = K - 1, kk = s.kk();
-    const ConvShape t = make_conv_shape(s.B, s.C_out, s.H_out, s.W_out, s.C_in, K, 1, k1 - s.pad_top,
-                                        k1 - s.pad_bottom, k1 - s.pad_left, k1 - s.pad_right);
+    const index_t kk = s.kk();
     // wt (C_in, C_out*K*K): wt[c, (o*K + p)*K + q] = w[c, o, K-1-p, K-1-q]
     std::vector<T> wt(static_cast<size_t>(s.C_in * s.C_out * kk));
     for (index_t c = 0; c < s.C_in; ++c)
         for (index_t o = 0; o < s.C_out; ++o)
             for (index_t e = 0; e < kk; ++e) wt[(c * s.C_out + o) * kk + e] = w[(c * s.C_out + o) * kk + (kk - 1 - e)];
-    forward_on_bands(t, grad_y, wt.data(), grad_x, Activation::linear);
+    forward(input_grad_shape(s), grad_y, wt.data(), grad_x, Activation::linear);
 }
 
 }  // namespace
@@ -331,14 +319,15 @@ void conv2d_forward(const ConvShape& s, const T* x, const T* w, T* y, Activation
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y is (B, C_out, H_out, W_out)
     if (s.B == 0 || s.C_out == 0 || s.pixels_out() == 0) return;
     const std::vector<T> wt = weights_by_output(s, w);  // (C_out, C_in*K*K)
-    forward_on_bands(s, x, wt.data(), y, act);
+    forward(s, x, wt.data(), y, act);
 }
 
 template <typename T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y, T* grad_x, T* grad_w) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     // -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
-    conv2d_grad_w(s, x, grad_y, grad_w);
+    if (use_winograd<T>(s)) winograd_grad_w(s, x, grad_y, grad_w);
+    else conv2d_grad_w(s, x, grad_y, grad_w);
     if (!grad_x || s.B == 0 || s.C_in == 0 || s.H * s.W == 0) return;
     if (grad_x_by_correlation<T>(s)) grad_x_correlation(s, w, grad_y, grad_x);
     else conv2d_grad_x(s, w, grad_y, grad_x);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "conv.hpp"
+#include "winograd.hpp"
 
 namespace py = pybind11;
 
@@ -100,6 +101,12 @@ void bind_conv_dtype(py::module_& m, const char* dtype) {
 void bind_conv(py::module_& m) {
     bind_conv_dtype<float>(m, "float32");
     bind_conv_dtype<double>(m, "float64");
+    m.def("force_conv_algorithm", &force_conv_algorithm, py::arg("name"),
+          "Which algorithm 3x3 stride-1 convolutions use, for tests and benchmarks: 'auto' (Winograd where C_in and "
+          "C_out each fill a 64-byte vector, 16 floats or 8 doubles, and the batch has at least 96 tiles of 2x2 "
+          "outputs; else im2col + GEMM), 'im2col' (never Winograd) or 'winograd' (every 3x3 stride-1 convolution). "
+          "Other kernel sizes and strides always use im2col + GEMM.");
+    m.def("forced_conv_algorithm", &forced_conv_algorithm, "The algorithm force_conv_algorithm set: 'auto' by default.");
 }
 
 }  // namespace fastdl

@@ -110,6 +110,14 @@ const MicroKernel<T>* active_microkernel() {
 }
 
 template <typename T>
+const MicroKernel<T>* microkernel_for_columns(index_t N) {
+    const Kernel kernel = static_cast<Kernel>(active_kernel());
+    if (kernel == Kernel::avx512 && N <= microkernel_for<T>(Kernel::avx2).nr && kernel_available(int(Kernel::avx2)))
+        return &microkernel_for<T>(Kernel::avx2);
+    return active_microkernel<T>();
+}
+
+template <typename T>
 void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a, const T* b, index_t ldb,
           bool trans_b, T* c, index_t ldc, const GemmEpilogue<T>& epilogue) {
     // a is (M, K) [(K, M) if trans_a], b is (K, N) [(N, K) if trans_b], c is (M, N)
@@ -134,6 +142,8 @@ void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a
 }
 
 template const MicroKernel<float>* active_microkernel<float>();
+template const MicroKernel<float>* microkernel_for_columns<float>(index_t);
+template const MicroKernel<double>* microkernel_for_columns<double>(index_t);
 template const MicroKernel<double>* active_microkernel<double>();
 template void gemm<float>(index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t, bool,
                           float*, index_t, const GemmEpilogue<float>&);

@@ -13,14 +13,14 @@ namespace fastdl {
 
 template <typename T>
 index_t PackedB<T>::storage_size(index_t K, index_t N) {
-    const MicroKernel<T>* uk = active_microkernel<T>();
+    const MicroKernel<T>* uk = microkernel_for_columns<T>(N);
     const index_t padded_n = uk ? ceil_div(N, uk->nr) * uk->nr : N;
     return std::max<index_t>(1, K * padded_n);
 }
 
 template <typename T>
 PackedB<T>::PackedB(index_t K, index_t N, const T* b, index_t rs_b, index_t cs_b, T* storage)
-    : uk_(active_microkernel<T>()), K_(K), N_(N), data_(storage) {
+    : uk_(microkernel_for_columns<T>(N)), K_(K), N_(N), data_(storage) {
     // b: B (K, N) as above -> data_: ceil(N / NR) panels (K, NR), or (K, N) row-major for the naive kernel
     if (!uk_) {
         for (index_t p = 0; p < K; ++p)

@@ -1,8 +1,10 @@
 // gemm_packed.hpp — a B operand packed once and then multiplied many times: the recurrent weights of the
-// sequence kernels, which every time step multiplies by its new state.
+// sequence kernels, which every time step multiplies by its new state, and the transformed filters of the
+// Winograd convolutions, which every band of tiles multiplies.
 //
-// PackedB lays B (K, N) out as the active microkernel's micro-panels, panel j holding columns
-// [j NR, (j + 1) NR) as a contiguous (K, NR) block (zero-padded past N), in storage the caller owns.
+// PackedB lays B (K, N) out as the micro-panels of the microkernel for N columns (microkernel_for_columns),
+// panel j holding columns [j NR, (j + 1) NR) as a contiguous (K, NR) block (zero-padded past N), in storage
+// the caller owns.
 // multiply() then reads every B panel with unit stride: no re-packing per product, and none of the cache
 // conflicts that a long row stride (a gate block of a (H, 4H) weight is 4H floats = 4 KiB apart) causes
 // when the microkernel reads B in place.

@@ -59,4 +59,10 @@ inline bool packs_a(index_t N, index_t nr) { return N >= 8 * nr; }
 template <typename T>
 const MicroKernel<T>* active_microkernel();
 
+// The microkernel for a product of N columns: the active one, except that the AVX-512 kernel hands products of
+// at most 16 float (8 double) columns to the AVX2 kernel, whose tile is that wide; half of every AVX-512 tile's
+// FMAs would be masked off.
+template <typename T>
+const MicroKernel<T>* microkernel_for_columns(index_t N);
+
 }  // namespace fastdl
