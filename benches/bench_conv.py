@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import record
+import fastdl
 from fastdl import kernels
 
 # (B, C_in, C_out, K, H, W, stride, padding, activation)
@@ -59,3 +60,27 @@ def test_conv2d_forward_backward(benchmark, backend_name, rng, shape):
     benchmark.group = group
     benchmark(step)
     record(benchmark, group, backend_name, flop=3 * _flop(b, c_in, c_out, k, y0.shape[2], y0.shape[3]))
+
+
+# The cpu backend's two algorithms for 3x3 stride-1 convolutions side by side (auto picks Winograd for both).
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[3] == 3 and s[6] == 1], ids=lambda s: _label(*s))
+def test_conv2d_cpu_algorithms(benchmark, rng, shape, algorithm):
+    _core = pytest.importorskip("fastdl._core")
+    b, c_in, c_out, k, h, w, stride, padding, act = shape
+    x, wt = _inputs(rng, b, c_in, c_out, k, h, w)
+    grad = rng.standard_normal((b, c_out, h, w)).astype(np.float32)
+
+    def step():
+        kernels.conv2d(x, wt, padding=padding)
+        return kernels.conv2d_backward(x, wt, grad, padding=padding)
+
+    group = _label(*shape) + " fwd+bwd, cpu algorithms"
+    benchmark.group = group
+    _core.force_conv_algorithm(algorithm)
+    try:
+        with fastdl.use_backend("cpu"):
+            benchmark(step)
+    finally:
+        _core.force_conv_algorithm("auto")
+    record(benchmark, group, f"cpu {algorithm}", flop=3 * _flop(b, c_in, c_out, k, h, w))

@@ -1,4 +1,5 @@
-// conv.cpp — conv2d forward and backward as banded im2col + GEMM (fastdl::gemm), float32 and float64.
+// conv.cpp — conv2d forward and backward as banded im2col + GEMM (fastdl::gemm), float32 and float64; the 3x3
+// stride-1 convolutions that use_winograd picks go to winograd.cpp instead (forward, grad_x as a forward, grad_w).
 //
 // Work is split into tasks of one band of rows of one image, so a batch of 1 still keeps every thread
 // busy; each thread owns one cache-sized patch buffer (kBufferBytes) that it reuses for all its tasks.

@@ -3,9 +3,10 @@
 //   y[b,o,i,j] = sum_{c,p,q} w[c,o,p,q] * xpad[b, c, i*stride+p, j*stride+q]
 //
 // x is NCHW (B, C_in, H, W), w is the book's layout (C_in, C_out, K, K), y is (B, C_out, H_out, W_out);
-// xpad is x zero-padded by pad_top/pad_bottom rows and pad_left/pad_right columns. Every kernel is an
-// im2col of one band of output rows of one image into a per-thread, cache-sized buffer followed by a
-// GEMM (stride 1: on a wide grid, see conv_wide.hpp); no im2col buffer for the whole batch is ever built.
+// xpad is x zero-padded by pad_top/pad_bottom rows and pad_left/pad_right columns. A 3x3 stride-1 convolution
+// whose channel counts fill a vector runs on Winograd's minimal filtering (winograd.hpp); every other one is an
+// im2col of one band of output rows of one image into a per-thread, cache-sized buffer followed by a GEMM
+// (stride 1: on a wide grid, see conv_wide.hpp); no im2col buffer for the whole batch is ever built.
 #pragma once
 
 #include <pybind11/pybind11.h>
