@@ -8,6 +8,22 @@ from fastdl import kernels
 TOLERANCE = {np.dtype(np.float32): (2e-4, 2e-5), np.dtype(np.float64): (1e-10, 1e-12)}
 
 
+def vec_isas(core):
+    """The SIMD paths (scalar, avx2, avx512) that fastdl._core's force_vec_isa accepts on this CPU."""
+    if not hasattr(core, "force_vec_isa"):
+        return ["auto"]
+    names = []
+    for name in ("scalar", "avx2", "avx512"):
+        try:
+            core.force_vec_isa(name)
+            names.append(name)
+        except ValueError:
+            pass
+        finally:
+            core.force_vec_isa("auto")
+    return names
+
+
 def to_host(a):
     """A NumPy copy of a host or device array (anything else is returned unchanged)."""
     if isinstance(a, np.ndarray) or not hasattr(a, "__cuda_array_interface__"):

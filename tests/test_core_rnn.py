@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from fastdl import reference
+from helpers import vec_isas
 
 core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
@@ -144,22 +145,7 @@ def test_fewer_threads_than_asked():
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-3000:]
 
 
-def _isas():
-    if not hasattr(core, "force_vec_isa"):
-        return ["auto"]
-    names = []
-    for name in ("scalar", "avx2", "avx512"):
-        try:
-            core.force_vec_isa(name)
-            names.append(name)
-        except ValueError:
-            pass
-        finally:
-            core.force_vec_isa("auto")
-    return names
-
-
-@pytest.mark.parametrize("isa", _isas())
+@pytest.mark.parametrize("isa", vec_isas(core))
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 def test_every_simd_path(kind, isa, dtype):
     a = _inputs(np.random.default_rng(5), kind, (3, 5, 7, 37), dtype)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fastdl import reference
+from helpers import vec_isas
 from test_core_conv import _case, _check, _tol
 
 _core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
@@ -31,20 +32,7 @@ def winograd():
     _core.force_conv_algorithm("auto")
 
 
-def _vec_isas():
-    names = []
-    for name in ("scalar", "avx2", "avx512"):
-        try:
-            _core.force_vec_isa(name)
-            names.append(name)
-        except ValueError:
-            pass
-        finally:
-            _core.force_vec_isa("auto")
-    return names
-
-
-@pytest.mark.parametrize("isa", _vec_isas())
+@pytest.mark.parametrize("isa", vec_isas(_core))
 @pytest.mark.parametrize("padding", PADDINGS, ids=str)
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_winograd_matches_reference(winograd, padding, dtype, isa):
