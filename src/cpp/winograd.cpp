@@ -224,8 +224,10 @@ template <typename T>
 void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w) {
     // x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, 3, 3)
     const index_t Ci = s.C_in, Co = s.C_out, P = s.pixels_out(), gsize = Ci * Co;
-    std::fill(grad_w, grad_w + gsize * 9, T(0));
-    if (s.B == 0 || P == 0) return;
+    if (s.B == 0 || P == 0) {
+        std::fill(grad_w, grad_w + gsize * 9, T(0));
+        return;
+    }
     const TileGrid g = tile_grid(s);
     const BandTransforms<T> bt = band_transforms<T>();
     const conv_detail::RowBands bands = tile_bands<T>(s, g, Ci + Co);
@@ -237,7 +239,7 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
     const index_t per_thread = xp_size + v_size + gp_size + ug_size + gsize;
     const int nt = conv_threads(chunks, s.B * P * Co * Ci * 4);
     auto partial = scratch_array<T>(chunks * kPlanes * gsize);  // (chunks, 16, C_in, C_out)
-    auto scratch = scratch_array<T>(nt * per_thread);                      // per thread: xp, v, gp, ug, tmp
+    auto scratch = scratch_array<T>(nt * per_thread);            // per thread: xp, v, gp, ug, tmp
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t chunk = 0; chunk < chunks; ++chunk) {
         T* xp = scratch.get() + thread_id() * per_thread;
@@ -252,11 +254,12 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
             bt.input(s, g, x + b * Ci * s.H * s.W, r0, rows, xp, v);
             bt.grad(s, g, grad_y + b * Co * P, r0, rows, gp, ug);
             // acc[e] (C_in, C_out) += v[e]^T (C_in, n_tiles) @ ug[e] (n_tiles, C_out)
+            const bool first = t == tasks * chunk / chunks;
             for (index_t e = 0; e < kPlanes; ++e) {
-                gemm<T>(Ci, Co, n_tiles, v + e * n_tiles * Ci, Ci, true, ug + e * n_tiles * Co, Co, false, tmp, Co);
                 T* acc_e = acc + e * gsize;
-                if (t == tasks * chunk / chunks) std::copy(tmp, tmp + gsize, acc_e);
-                else
+                T* out = first ? acc_e : tmp;
+                gemm<T>(Ci, Co, n_tiles, v + e * n_tiles * Ci, Ci, true, ug + e * n_tiles * Co, Co, false, out, Co);
+                if (!first)
                     for (index_t k = 0; k < gsize; ++k) acc_e[k] += tmp[k];
             }
         }
