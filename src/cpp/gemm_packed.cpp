@@ -19,6 +19,12 @@ index_t PackedB<T>::storage_size(index_t K, index_t N) {
 }
 
 template <typename T>
+index_t PackedB<T>::panel_size(index_t K) {
+    const MicroKernel<T>* uk = active_microkernel<T>();
+    return std::max<index_t>(1, K * (uk ? uk->nr : 1));
+}
+
+template <typename T>
 PackedB<T>::PackedB(index_t K, index_t N, const T* b, index_t rs_b, index_t cs_b, T* storage)
     : uk_(microkernel_for_columns<T>(N)), K_(K), N_(N), data_(storage) {
     // b: B (K, N) as above -> data_: ceil(N / NR) panels (K, NR), or (K, N) row-major for the naive kernel

@@ -20,6 +20,9 @@ class PackedB {
 public:
     // Elements of storage that a (K, N) operand needs.
     static index_t storage_size(index_t K, index_t N);
+    // Elements of one (K, NR) micro-panel of the widest tile any PackedB may use now (the active kernel's;
+    // narrow operands may use a narrower one): the most that padding can add to storage_size(K, N).
+    static index_t panel_size(index_t K);
 
     // B (K, N) with B(p, j) = b[p * rs_b + j * cs_b]: a row-major (K, N) block has rs_b = its row stride and
     // cs_b = 1; the transpose of a row-major (N, K) block has rs_b = 1 and cs_b = its row stride.

@@ -69,13 +69,14 @@ inline void step_barrier() {
 
 // Storage for one PackedB per thread of a time loop asked for nt threads: thread p, owning units u, packs
 // K rows and the cols_per_unit * u.n columns of its units into of(p, u). The parts are placed by the units
-// they hold (plus one panel of slack per lower thread, for its partial last panel), so they fit whatever
-// number of threads up to nt the region actually gets.
+// they hold, plus one panel of the widest tile (PackedB::panel_size) of slack per lower thread for its partial
+// last panel (a narrow part may use a narrower tile), so they fit whatever number of threads up to nt the
+// region actually gets.
 template <typename T>
 class ThreadPanels {
 public:
     ThreadPanels(index_t H, int nt, index_t K, index_t cols_per_unit)
-        : K_(K), cols_per_unit_(cols_per_unit), slack_(PackedB<T>::storage_size(K, 1)) {
+        : K_(K), cols_per_unit_(cols_per_unit), slack_(PackedB<T>::panel_size(K)) {
         storage_ = scratch<T>(PackedB<T>::storage_size(K, cols_per_unit * H) + nt * slack_ + 1);
     }
     T* of(int p, const UnitRange& u) {
