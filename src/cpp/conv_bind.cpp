@@ -106,7 +106,8 @@ void bind_conv(py::module_& m) {
           "C_out each fill a 64-byte vector, 16 floats or 8 doubles, and the batch has at least 96 tiles of 2x2 "
           "outputs; else im2col + GEMM), 'im2col' (never Winograd) or 'winograd' (every 3x3 stride-1 convolution). "
           "Other kernel sizes and strides always use im2col + GEMM.");
-    m.def("forced_conv_algorithm", &forced_conv_algorithm, "The algorithm force_conv_algorithm set: 'auto' by default.");
+    m.def("forced_conv_algorithm", &forced_conv_algorithm,
+          "The algorithm force_conv_algorithm set: 'auto' by default.");
 }
 
 }  // namespace fastdl

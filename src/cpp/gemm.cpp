@@ -142,9 +142,9 @@ void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a
 }
 
 template const MicroKernel<float>* active_microkernel<float>();
+template const MicroKernel<double>* active_microkernel<double>();
 template const MicroKernel<float>* microkernel_for_columns<float>(index_t);
 template const MicroKernel<double>* microkernel_for_columns<double>(index_t);
-template const MicroKernel<double>* active_microkernel<double>();
 template void gemm<float>(index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t, bool,
                           float*, index_t, const GemmEpilogue<float>&);
 template void gemm<double>(index_t, index_t, index_t, const double*, index_t, bool, const double*, index_t,

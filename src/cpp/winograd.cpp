@@ -47,6 +47,7 @@ std::atomic<int>& forced_algorithm() {
     return state;
 }
 
+using winograd::Band;
 using winograd::TileGrid;
 
 TileGrid tile_grid(const ConvShape& s) { return {ceil_div(s.H_out, 2), ceil_div(s.W_out, 2)}; }
@@ -60,28 +61,15 @@ conv_detail::RowBands tile_bands(const ConvShape& s, TileGrid g, index_t channel
     return conv_detail::split_rows(g.rows, std::max(fit, ceil_div(kMinTaskTiles, g.cols)), s.B);
 }
 
-// The band transforms of winograd_tiles.hpp, compiled for one instruction set (their channel loops vectorise).
+// winograd::band_transform compiled for one instruction set: its channel loops vectorise for it, and the AVX
+// entries transpose with register blocks.
 template <typename T>
-struct BandTransforms {
-    void (*input)(const ConvShape&, TileGrid, const T*, index_t, index_t, T*, T*);
-    void (*output)(const ConvShape&, TileGrid, const T*, index_t, index_t, T*, T*);
-    void (*grad)(const ConvShape&, TileGrid, const T*, index_t, index_t, T*, T*);
-};
+using BandFn = void (*)(Band, const ConvShape&, TileGrid, const T*, index_t, index_t, T*, T*);
 
 template <typename T>
-[[gnu::flatten]] void input_baseline(const ConvShape& s, TileGrid g, const T* x_b, index_t r0, index_t rows, T* xp,
-                                     T* v) {
-    winograd::input_band<winograd::PlainTranspose>(s, g, x_b, r0, rows, xp, v);
-}
-template <typename T>
-[[gnu::flatten]] void output_baseline(const ConvShape& s, TileGrid g, const T* m, index_t r0, index_t rows, T* yt,
-                                      T* y_b) {
-    winograd::output_band<winograd::PlainTranspose>(s, g, m, r0, rows, yt, y_b);
-}
-template <typename T>
-[[gnu::flatten]] void grad_baseline(const ConvShape& s, TileGrid g, const T* gy_b, index_t r0, index_t rows, T* gp,
-                                    T* ug) {
-    winograd::grad_band<winograd::PlainTranspose>(s, g, gy_b, r0, rows, gp, ug);
+[[gnu::flatten]] void band_baseline(Band op, const ConvShape& s, TileGrid g, const T* src, index_t r0, index_t rows,
+                                    T* work, T* dst) {
+    winograd::band_transform<winograd::PlainTranspose>(op, s, g, src, r0, rows, work, dst);
 }
 
 #if defined(__x86_64__)
@@ -94,7 +82,8 @@ struct AvxTranspose {
         constexpr index_t S = transpose_side<T>;
         const index_t full_rows = rows - rows % S, full_cols = cols - cols % S;
         for (index_t i = 0; i < full_rows; i += S)
-            for (index_t j = 0; j < full_cols; j += S) transpose_block(in + i * ld_in + j, ld_in, out + j * ld_out + i, ld_out);
+            for (index_t j = 0; j < full_cols; j += S)
+                transpose_block(in + i * ld_in + j, ld_in, out + j * ld_out + i, ld_out);
         winograd::PlainTranspose::apply(in + full_rows * ld_in, ld_in, out + full_rows, ld_out, rows - full_rows, cols);
         winograd::PlainTranspose::apply(in + full_cols, ld_in, out + full_cols * ld_out, ld_out, full_rows,
                                         cols - full_cols);
@@ -102,47 +91,32 @@ struct AvxTranspose {
 };
 
 template <typename T>
-[[gnu::target("avx2,fma"), gnu::flatten]] void input_avx2(const ConvShape& s, TileGrid g, const T* x_b, index_t r0,
-                                                          index_t rows, T* xp, T* v) {
-    winograd::input_band<AvxTranspose>(s, g, x_b, r0, rows, xp, v);
+[[gnu::target("avx2,fma"), gnu::flatten]] void band_avx2(Band op, const ConvShape& s, TileGrid g, const T* src,
+                                                         index_t r0, index_t rows, T* work, T* dst) {
+    winograd::band_transform<AvxTranspose>(op, s, g, src, r0, rows, work, dst);
 }
+
 template <typename T>
-[[gnu::target("avx2,fma"), gnu::flatten]] void output_avx2(const ConvShape& s, TileGrid g, const T* m, index_t r0,
-                                                           index_t rows, T* yt, T* y_b) {
-    winograd::output_band<AvxTranspose>(s, g, m, r0, rows, yt, y_b);
-}
-template <typename T>
-[[gnu::target("avx2,fma"), gnu::flatten]] void grad_avx2(const ConvShape& s, TileGrid g, const T* gy_b, index_t r0,
-                                                         index_t rows, T* gp, T* ug) {
-    winograd::grad_band<AvxTranspose>(s, g, gy_b, r0, rows, gp, ug);
-}
-template <typename T>
-[[gnu::target("avx512f,avx2,fma"), gnu::flatten]] void input_avx512(const ConvShape& s, TileGrid g, const T* x_b, index_t r0,
-                                                           index_t rows, T* xp, T* v) {
-    winograd::input_band<AvxTranspose>(s, g, x_b, r0, rows, xp, v);
-}
-template <typename T>
-[[gnu::target("avx512f,avx2,fma"), gnu::flatten]] void output_avx512(const ConvShape& s, TileGrid g, const T* m, index_t r0,
-                                                            index_t rows, T* yt, T* y_b) {
-    winograd::output_band<AvxTranspose>(s, g, m, r0, rows, yt, y_b);
-}
-template <typename T>
-[[gnu::target("avx512f,avx2,fma"), gnu::flatten]] void grad_avx512(const ConvShape& s, TileGrid g, const T* gy_b, index_t r0,
-                                                          index_t rows, T* gp, T* ug) {
-    winograd::grad_band<AvxTranspose>(s, g, gy_b, r0, rows, gp, ug);
+[[gnu::target("avx512f,avx2,fma"), gnu::flatten]] void band_avx512(Band op, const ConvShape& s, TileGrid g,
+                                                                   const T* src, index_t r0, index_t rows, T* work,
+                                                                   T* dst) {
+    winograd::band_transform<AvxTranspose>(op, s, g, src, r0, rows, work, dst);
 }
 #endif
 
 // The band transforms for the SIMD path the activation and softmax kernels use (vec_math.hpp).
 template <typename T>
-BandTransforms<T> band_transforms() {
+BandFn<T> band_transforms() {
 #if defined(__x86_64__)
     const VecIsa isa = active_vec_isa();
-    if (isa == VecIsa::avx512) return {&input_avx512<T>, &output_avx512<T>, &grad_avx512<T>};
-    if (isa == VecIsa::avx2) return {&input_avx2<T>, &output_avx2<T>, &grad_avx2<T>};
+    if (isa == VecIsa::avx512) return &band_avx512<T>;
+    if (isa == VecIsa::avx2) return &band_avx2<T>;
 #endif
-    return {&input_baseline<T>, &output_baseline<T>, &grad_baseline<T>};
+    return &band_baseline<T>;
 }
+
+// Whether Winograd can compute this convolution (K = 3, stride 1, any padding, some channels).
+bool winograd_fits(const ConvShape& s) { return s.K == 3 && s.stride == 1 && s.C_in > 0 && s.C_out > 0; }
 
 }  // namespace
 
@@ -158,8 +132,6 @@ void force_conv_algorithm(const std::string& name) {
 }
 
 std::string forced_conv_algorithm() { return kAlgorithmNames[forced_algorithm().load()]; }
-
-bool winograd_fits(const ConvShape& s) { return s.K == 3 && s.stride == 1 && s.C_in > 0 && s.C_out > 0; }
 
 template <typename T>
 bool use_winograd(const ConvShape& s) {
@@ -188,7 +160,7 @@ void winograd_forward(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     for (index_t e = 0; e < kPlanes; ++e)
         u_packed.emplace_back(Ci, Co, u.data() + e * Ci * Co, Co, 1, packed.data() + e * packed_size);
 
-    const BandTransforms<T> bt = band_transforms<T>();
+    const BandFn<T> band = band_transforms<T>();
     const conv_detail::RowBands bands = tile_bands<T>(s, g, Ci + Co);
     const index_t tasks = s.B * bands.count, max_tiles = bands.rows * g.cols, Wy = 2 * g.cols;
     const index_t xp_size = (2 * bands.rows + 2) * (Wy + 2) * Ci, v_size = kPlanes * max_tiles * Ci;
@@ -204,12 +176,12 @@ void winograd_forward(const ConvShape& s, const T* x, const T* wt, T* y, Activat
         T* yt = m + m_size;
         const index_t b = t / bands.count, r0 = (t % bands.count) * bands.rows;
         const index_t rows = std::min(g.rows, r0 + bands.rows) - r0, n_tiles = rows * g.cols;
-        bt.input(s, g, x + b * Ci * s.H * s.W, r0, rows, xp, v);
+        band(Band::input, s, g, x + b * Ci * s.H * s.W, r0, rows, xp, v);
         // m[e] (n_tiles, C_out) = v[e] (n_tiles, C_in) @ U[e] (C_in, C_out)
         for (index_t e = 0; e < kPlanes; ++e)
             u_packed[e].multiply(n_tiles, v + e * n_tiles * Ci, Ci, m + e * n_tiles * Co, Co);
         T* y_b = y + b * Co * P;
-        bt.output(s, g, m, r0, rows, yt, y_b);  // y[b, :, 2*r0 : h1, :]
+        band(Band::output, s, g, m, r0, rows, yt, y_b);  // y[b, :, 2*r0 : h1, :]
         const index_t h0 = 2 * r0, h1 = std::min(s.H_out, 2 * (r0 + rows));
         if (act != Activation::linear) {
             for (index_t o = 0; o < Co; ++o) {
@@ -229,7 +201,7 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
         return;
     }
     const TileGrid g = tile_grid(s);
-    const BandTransforms<T> bt = band_transforms<T>();
+    const BandFn<T> band = band_transforms<T>();
     const conv_detail::RowBands bands = tile_bands<T>(s, g, Ci + Co);
     const index_t tasks = s.B * bands.count, max_tiles = bands.rows * g.cols, Wg = 2 * g.cols;
     const index_t fit = kPartialBytes / (kPlanes * gsize * index_t(sizeof(T)));
@@ -251,8 +223,8 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
         for (index_t t = tasks * chunk / chunks; t < tasks * (chunk + 1) / chunks; ++t) {
             const index_t b = t / bands.count, r0 = (t % bands.count) * bands.rows;
             const index_t rows = std::min(g.rows, r0 + bands.rows) - r0, n_tiles = rows * g.cols;
-            bt.input(s, g, x + b * Ci * s.H * s.W, r0, rows, xp, v);
-            bt.grad(s, g, grad_y + b * Co * P, r0, rows, gp, ug);
+            band(Band::input, s, g, x + b * Ci * s.H * s.W, r0, rows, xp, v);
+            band(Band::grad, s, g, grad_y + b * Co * P, r0, rows, gp, ug);
             // acc[e] (C_in, C_out) += v[e]^T (C_in, n_tiles) @ ug[e] (n_tiles, C_out)
             const bool first = t == tasks * chunk / chunks;
             for (index_t e = 0; e < kPlanes; ++e) {

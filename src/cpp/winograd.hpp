@@ -17,24 +17,21 @@ namespace fastdl {
 void force_conv_algorithm(const std::string& name);
 std::string forced_conv_algorithm();
 
-// Whether Winograd can compute this convolution (K = 3, stride 1, any padding).
-bool winograd_fits(const ConvShape& s);
-
-// Whether conv.cpp runs this convolution (forward, or weight gradient) with Winograd: it fits and is
-// forced, or (auto) it fits, C_in and C_out each fill a 64-byte vector (below that the 16 GEMMs, whose depth
-// or width they are, run far from peak) and the batch has at least 96 tiles (below that the per-call set-up
-// does not pay).
+// Whether conv.cpp runs this convolution (forward, or weight gradient) with Winograd. It must fit (K = 3,
+// stride 1, C_in and C_out >= 1, any padding); then it is forced, or (auto) C_in and C_out each fill a 64-byte
+// vector (below that the 16 GEMMs, whose depth or width they are, run far from peak) and the batch has at
+// least 96 tiles (below that the per-call set-up does not pay).
 template <typename T>
 bool use_winograd(const ConvShape& s);
 
 // x is (B, C_in, H, W), wt is (C_out, C_in*9) with wt[o, c*9 + p*3 + q] = w[c, o, p, q]
-//   -> y (B, C_out, H_out, W_out) = act(conv(x, w)); needs winograd_fits(s).
+//   -> y (B, C_out, H_out, W_out) = act(conv(x, w)); needs K = 3 and stride 1.
 template <typename T>
 void winograd_forward(const ConvShape& s, const T* x, const T* wt, T* y, Activation act);
 
-// x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, 3, 3); needs
-// winograd_fits(s). The batch is summed in a fixed number of fixed-order chunks: the result does not
-// depend on the thread count.
+// x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, 3, 3); needs K = 3 and
+// stride 1. The batch is summed in a fixed number of fixed-order chunks: the result does not depend on the
+// thread count.
 template <typename T>
 void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w);
 

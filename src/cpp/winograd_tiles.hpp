@@ -99,7 +99,9 @@ inline void output_block(const T* __restrict m, index_t plane, index_t n, T* __r
 
 template <typename T>
 inline void output_tile(const T* m, index_t plane, index_t n, T* y, index_t rs, index_t cs) {
-    channel_blocks<T>(n, [&](index_t o, auto count) { output_block<T, kLanes<T>>(m + o, plane, count, y + o, rs, cs); });
+    channel_blocks<T>(n, [&](index_t o, auto count) {
+        output_block<T, kLanes<T>>(m + o, plane, count, y + o, rs, cs);
+    });
 }
 
 // e[a][b][o] = e[a * rs + b * cs + o] (a 2x2 block of grad_y, n <= L channels) -> u[(xi*4 + nu) * plane + o] =
@@ -247,6 +249,21 @@ void grad_band(const ConvShape& s, TileGrid g, const T* gy_b, index_t r0, index_
     for (index_t i = 0; i < rows; ++i)
         for (index_t j = 0; j < g.cols; ++j)
             grad_tile(gp + (2 * i * Wg + 2 * j) * Co, Wg * Co, Co, Co, ug + (i * g.cols + j) * Co, n_tiles * Co);
+}
+
+// Which of the three band transforms above band_transform runs.
+enum class Band { input, output, grad };
+
+// input_band, output_band or grad_band on tile rows [r0, r0 + rows): src is x_b, m or gy_b, work is xp, yt or gp,
+// and dst is v, y_b or ug.
+template <class Transpose, typename T>
+void band_transform(Band op, const ConvShape& s, TileGrid g, const T* src, index_t r0, index_t rows, T* work,
+                    T* dst) {
+    switch (op) {
+        case Band::input: input_band<Transpose>(s, g, src, r0, rows, work, dst); return;
+        case Band::output: output_band<Transpose>(s, g, src, r0, rows, work, dst); return;
+        case Band::grad: grad_band<Transpose>(s, g, src, r0, rows, work, dst); return;
+    }
 }
 
 }  // namespace winograd
