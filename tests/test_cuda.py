@@ -42,6 +42,24 @@ def test_matmul_production_tiles(rng, dtype):
         np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-5, err_msg=str(cfg))
 
 
+@pytest.mark.parametrize("trans", [False, True])
+def test_matmul_production_tiles_interior(rng, trans):
+    """Each GPU tile configuration on a product with one whole tile (loaded without bounds checks), edge
+    tiles along M and N, and a K tail, with both operands transposed or neither."""
+    from fastdl.cuda._device import as_device, flat
+    from fastdl.cuda.matmul import CONFIGS, gemm
+    for cfg, _, _ in CONFIGS:
+        BM, BN, BK = cfg[:3]
+        M, N, K = BM + 3, BN + 1, 2 * BK + 3
+        a = random(rng, (K, M) if trans else (M, K), np.float32)
+        b = random(rng, (N, K) if trans else (K, N), np.float32)
+        c = as_device(np.zeros((M, N), np.float32))
+        gemm(flat(as_device(a)), flat(as_device(b)), flat(c), M, N, K, a.shape[1], b.shape[1], N, trans, trans,
+             cfg=cfg)
+        expected = (a.T if trans else a) @ (b.T if trans else b)
+        np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-5, err_msg=str(cfg))
+
+
 @pytest.mark.parametrize("act", ACTS)
 def test_activation(rng, dtype, act):
     x = random(rng, (3, 7), dtype)

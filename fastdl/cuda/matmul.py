@@ -7,7 +7,13 @@ One kernel template, compiled per (dtype, tile config, trans_a, trans_b, activat
 * Block tile BM x BN, K step BK; each thread owns a TM x TN register block of C made of groups of
   4 consecutive rows / columns (128-bit shared-memory reads, no bank conflicts). The A tile is
   stored transposed in shared memory (As[k, m]).
-* The next K tile is fetched into registers while the current one is multiplied (prefetch).
+* The next K tile is fetched into registers while the current one is multiplied, then stored into
+  the second of two shared-memory buffers, so each K tile costs one barrier. k advances two at a
+  time, so one k's fragment loads overlap the other's FMAs.
+* Tiles that lie wholly inside the operands load without bounds checks; a thread's loads of one
+  tile sit a fixed stride apart, so each costs one 64-bit add.
+* Registers are capped per configuration and dtype (``blocks_per_sm``) so that no configuration
+  spills (checked with ptxas for sm_90, see tools/cuda_static.py).
 * trans_a / trans_b only change the indexing (no transposed copies); loads are coalesced along the
   contiguous axis of each operand. Edge tiles are zero-filled on load and masked on store.
 * All operands are flat 1-D device arrays with explicit offsets and leading dimensions, so row
@@ -24,24 +30,36 @@ from fastdl.cuda._compat import cuda, simulator, uint64 as U
 from fastdl.cuda._device import Io, cdiv, dummy, empty, flat, grid_1d, jit_kernel, launch, threads_1d, workspace
 from fastdl.cuda.activations import ACT_CODES, act_device, activation_backward_dev
 
-# (BM, BN, BK, TM, TN, blocks per SM, relative efficiency) for a real GPU.
+# (BM, BN, BK, TM, TN, float32 blocks per SM, relative efficiency) for a real GPU.
 CONFIGS = (
     ((128, 128, 8, 8, 8), 2, 1.00),   # 256 threads, 8x8 micro-tile: the big-GEMM workhorse
     ((64, 64, 8, 4, 4), 4, 0.62),     # 256 threads, 4x4
     ((32, 128, 8, 4, 4), 4, 0.55),    # skinny M
     ((128, 32, 8, 4, 4), 4, 0.55),    # skinny N
 )
-SIM_CONFIG = (8, 8, 4, 2, 2)
-_MIN_BLOCKS = {cfg: per_sm for cfg, per_sm, _ in CONFIGS}          # 16 threads: keeps simulator runs tiny
+SIM_CONFIG = (8, 8, 4, 2, 2)          # 16 threads: keeps simulator runs tiny
+_BLOCKS_PER_SM = {cfg: per_sm for cfg, per_sm, _ in CONFIGS}
 NUM_SMS = 132
 
 
-def pick_config(M, N, batch=1):
+def blocks_per_sm(cfg, dtype):
+    """Resident blocks per SM a configuration is compiled for, which caps its registers at
+    65536 / (threads x blocks). A double takes two registers, so float64 gets half the blocks: with
+    the float32 cap its 8x8 accumulators alone fill the 128 registers and ptxas spills ~700 bytes per
+    thread. None (no cap) for configurations outside CONFIGS."""
+    per_sm = _BLOCKS_PER_SM.get(cfg)
+    if per_sm is None or np.dtype(dtype).itemsize <= 4:
+        return per_sm
+    return max(1, per_sm // 2)
+
+
+def pick_config(M, N, batch=1, dtype=np.float32):
     """Tile configuration with the least estimated time for an (M, N) output, batch tiles in z."""
     if simulator():
         return SIM_CONFIG
     best, best_cost = None, None
-    for cfg, per_sm, eff in CONFIGS:
+    for cfg, _, eff in CONFIGS:
+        per_sm = blocks_per_sm(cfg, dtype)
         tiles = cdiv(M, cfg[0]) * cdiv(N, cfg[1]) * batch
         waves = cdiv(tiles, NUM_SMS * per_sm)
         cost = waves * per_sm * cfg[0] * cfg[1] / eff
@@ -57,11 +75,15 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
     SM, SN = BM // TM, BN // TN          # threads along M and along N
     NT = SM * SN
     LA, LB = BM * BK // NT, BK * BN // NT  # elements each thread loads per K tile
-    assert LA * NT == BM * BK and LB * NT == BK * BN
+    assert LA * NT == BM * BK and LB * NT == BK * BN and BK % 2 == 0
+    # A thread loads the elements (fixed, contiguous-axis index) + l * (NT / tile extent) along the other
+    # axis, so each tile extent along the contiguous axis must divide the block.
+    assert NT % (BM if trans_a else BK) == 0 and NT % (BK if trans_b else BN) == 0
     BMP = BM + (0 if trans_a else 4)      # padding breaks bank conflicts of transposing stores
     BNP = BN + (4 if trans_b else 0)
     TMN = TM * TN
-    ASZ, BSZ = BK * BMP, BK * BNP
+    ASZ, BSZ = BK * BMP, BK * BNP         # one buffer of each tile; shared memory holds two of each
+    ASZ2, BSZ2 = 2 * ASZ, 2 * BSZ
     # Register-block layout: a thread's TM rows are GM groups of VM consecutive rows (row =
     # g*(BM/GM) + ty*VM + r), likewise for columns, so NVVM can merge each group's shared-memory
     # reads into one 128-bit load (ld.shared.v4) and a warp's reads stay free of bank conflicts.
@@ -72,71 +94,95 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
     zero = dtype.type(0)
     HAS_BIAS, HAS_ADD, SPLIT = bool(has_bias), bool(has_add), bool(split)
     actf = act_device(dtype, act)
+    # per-thread load pattern: contiguous-axis index tid % EXT, other axis tid // EXT + l * STEP
+    EXT_A = BM if trans_a else BK
+    STEP_A = NT // EXT_A
+    EXT_B = BK if trans_b else BN
+    STEP_B = NT // EXT_B
 
     @cuda.jit(device=True)
-    def load_a(A, ra, base, lda, m0, k0, M, K, tid):
+    def a_coords(tid, l):
+        """(m, k) inside the tile of the l-th A element this thread loads."""
+        if trans_a:                       # A is (K, M): contiguous along m
+            return tid % BM, tid // BM + l * STEP_A
+        return tid // BK + l * STEP_A, tid % BK   # A is (M, K): contiguous along k
+
+    @cuda.jit(device=True)
+    def b_coords(tid, l):
+        """(k, n) inside the tile of the l-th B element this thread loads."""
+        if trans_b:                       # B is (N, K): contiguous along k
+            return tid % BK, tid // BK + l * STEP_B
+        return tid // BN + l * STEP_B, tid % BN   # B is (K, N): contiguous along n
+
+    @cuda.jit(device=True)
+    def load_a(A, ra, base, lda, m0, k0, M, K, tid, inside):
+        # inside: the whole BM x BK tile lies within (M, K), so no element needs a bounds check.
+        # Element l sits STEP_A rows (trans_a: K rows, else M rows) of A after element l - 1.
+        mm, kk = a_coords(tid, 0)
+        if trans_a:                       # A is (K, M)
+            idx = base + (k0 + kk) * lda + m0 + mm
+        else:                             # A is (M, K)
+            idx = base + (m0 + mm) * lda + k0 + kk
+        stride = STEP_A * lda
         for l in range(LA):
-            e = tid + l * NT
-            if trans_a:                   # A is (K, M): contiguous along m
-                mm = e % BM
-                kk = e // BM
-            else:                         # A is (M, K): contiguous along k
-                kk = e % BK
-                mm = e // BK
-            gm = m0 + mm
-            gk = k0 + kk
-            v = zero
-            if gm < M and gk < K:
-                if trans_a:
-                    v = A[U(base + gk * lda + gm)]
-                else:
-                    v = A[U(base + gm * lda + gk)]
-            ra[l] = v
+            if inside:
+                ra[l] = A[U(idx)]
+            else:
+                mm, kk = a_coords(tid, l)
+                ra[l] = A[U(idx)] if m0 + mm < M and k0 + kk < K else zero
+            idx += stride
 
     @cuda.jit(device=True)
-    def load_b(B, rb, base, ldb, n0, k0, N, K, tid):
+    def load_b(B, rb, base, ldb, n0, k0, N, K, tid, inside):
+        # as load_a: element l sits STEP_B rows of B after element l - 1
+        kk, nn = b_coords(tid, 0)
+        if trans_b:                       # B is (N, K)
+            idx = base + (n0 + nn) * ldb + k0 + kk
+        else:                             # B is (K, N)
+            idx = base + (k0 + kk) * ldb + n0 + nn
+        stride = STEP_B * ldb
         for l in range(LB):
-            e = tid + l * NT
-            if trans_b:                   # B is (N, K): contiguous along k
-                kk = e % BK
-                nn = e // BK
-            else:                         # B is (K, N): contiguous along n
-                nn = e % BN
-                kk = e // BN
-            gn = n0 + nn
-            gk = k0 + kk
-            v = zero
-            if gn < N and gk < K:
-                if trans_b:
-                    v = B[U(base + gn * ldb + gk)]
-                else:
-                    v = B[U(base + gk * ldb + gn)]
-            rb[l] = v
+            if inside:
+                rb[l] = B[U(idx)]
+            else:
+                kk, nn = b_coords(tid, l)
+                rb[l] = B[U(idx)] if n0 + nn < N and k0 + kk < K else zero
+            idx += stride
 
     @cuda.jit(device=True)
-    def store_tiles(As, Bs, ra, rb, tid):
+    def store_tiles(As, Bs, ra, rb, tid, buf):
         for l in range(LA):
-            e = tid + l * NT
-            if trans_a:
-                As[U((e // BM) * BMP + e % BM)] = ra[l]
-            else:
-                As[U((e % BK) * BMP + e // BK)] = ra[l]
+            mm, kk = a_coords(tid, l)
+            As[U(buf * ASZ + kk * BMP + mm)] = ra[l]
         for l in range(LB):
-            e = tid + l * NT
-            if trans_b:
-                Bs[U((e % BK) * BNP + e // BK)] = rb[l]
-            else:
-                Bs[U((e // BN) * BNP + e % BN)] = rb[l]
+            kk, nn = b_coords(tid, l)
+            Bs[U(buf * BSZ + kk * BNP + nn)] = rb[l]
+
+    @cuda.jit(device=True)
+    def load_fragments(As, Bs, af, bf, a0, b0, ty, tx):
+        # af, bf: this thread's TM rows of As and TN columns of Bs at flat offsets a0 / b0 (one k)
+        for i in range(TM):
+            af[i] = As[U(a0 + (i // VM) * SGM + ty * VM + i % VM)]
+        for j in range(TN):
+            bf[j] = Bs[U(b0 + (j // VN) * SGN + tx * VN + j % VN)]
+
+    @cuda.jit(device=True)
+    def outer_product(acc, af, bf):
+        for i in range(TM):
+            for j in range(TN):
+                acc[i * TN + j] += af[i] * bf[j]
 
     def kernel(A, B, C, bias, D, M, N, K, lda, ldb, ldc, ldd, a_off, b_off, c_off, d_off,
                sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r):
-        As = cuda.shared.array(ASZ, dtype, alignment=ALIGN)   # A tile transposed: As[k*BMP + m]
-        Bs = cuda.shared.array(BSZ, dtype, alignment=ALIGN)   # Bs[k*BNP + n]
+        As = cuda.shared.array(ASZ2, dtype, alignment=ALIGN)   # two A tiles, transposed: As[buf][k*BMP + m]
+        Bs = cuda.shared.array(BSZ2, dtype, alignment=ALIGN)   # two B tiles: Bs[buf][k*BNP + n]
         acc = cuda.local.array(TMN, dtype)
         ra = cuda.local.array(LA, dtype)
         rb = cuda.local.array(LB, dtype)
         af = cuda.local.array(TM, dtype)
         bf = cuda.local.array(TN, dtype)
+        af2 = cuda.local.array(TM, dtype)
+        bf2 = cuda.local.array(TN, dtype)
         tid = cuda.threadIdx.x
         tx = tid % SN
         ty = tid // SN
@@ -151,28 +197,36 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
             kbeg = z * sa_r
             kend = min(K, kbeg + sa_r)
         ktiles = (kend - kbeg + BK - 1) // BK
+        full_k = (kend - kbeg) // BK      # K tiles with no K tail
+        rows_in = m0 + BM <= M
+        cols_in = n0 + BN <= N
         for r in range(nred):
             abase = a_off + z * sa_z + r * sa_r
             bbase = b_off + z * sb_z + r * sb_r
             if SPLIT:
                 abase = a_off
                 bbase = b_off
-            load_a(A, ra, abase, lda, m0, kbeg, M, kend, tid)
-            load_b(B, rb, bbase, ldb, n0, kbeg, N, kend, tid)
+            # double-buffered tiles: tile kt is multiplied from buffer kt % 2 while tile kt + 1 goes
+            # from registers into the other buffer, so one barrier per K tile suffices
+            load_a(A, ra, abase, lda, m0, kbeg, M, kend, tid, rows_in and full_k > 0)
+            load_b(B, rb, bbase, ldb, n0, kbeg, N, kend, tid, cols_in and full_k > 0)
+            store_tiles(As, Bs, ra, rb, tid, 0)
+            cuda.syncthreads()
             for kt in range(ktiles):
-                store_tiles(As, Bs, ra, rb, tid)
-                cuda.syncthreads()
-                if kt + 1 < ktiles:       # prefetch the next tile while this one is multiplied
-                    load_a(A, ra, abase, lda, m0, kbeg + (kt + 1) * BK, M, kend, tid)
-                    load_b(B, rb, bbase, ldb, n0, kbeg + (kt + 1) * BK, N, kend, tid)
-                for kk in range(BK):
-                    for i in range(TM):
-                        af[i] = As[U(kk * BMP + (i // VM) * SGM + ty * VM + i % VM)]
-                    for j in range(TN):
-                        bf[j] = Bs[U(kk * BNP + (j // VN) * SGN + tx * VN + j % VN)]
-                    for i in range(TM):
-                        for j in range(TN):
-                            acc[i * TN + j] += af[i] * bf[j]
+                cur = kt % 2
+                if kt + 1 < ktiles:       # fetch the next tile into registers while this one is multiplied
+                    k1 = kbeg + (kt + 1) * BK
+                    load_a(A, ra, abase, lda, m0, k1, M, kend, tid, rows_in and kt + 1 < full_k)
+                    load_b(B, rb, bbase, ldb, n0, k1, N, kend, tid, cols_in and kt + 1 < full_k)
+                a_tile = cur * ASZ
+                b_tile = cur * BSZ
+                for kk in range(0, BK, 2):    # two k per pass: the second fragment's loads overlap the first's FMAs
+                    load_fragments(As, Bs, af, bf, a_tile + kk * BMP, b_tile + kk * BNP, ty, tx)
+                    load_fragments(As, Bs, af2, bf2, a_tile + (kk + 1) * BMP, b_tile + (kk + 1) * BNP, ty, tx)
+                    outer_product(acc, af, bf)
+                    outer_product(acc, af2, bf2)
+                if kt + 1 < ktiles:
+                    store_tiles(As, Bs, ra, rb, tid, 1 - cur)
                 cuda.syncthreads()
         cbase = c_off + z * sc_z
         dbase = d_off + z * sd_z
@@ -239,7 +293,7 @@ def gemm(A, B, C, M, N, K, lda, ldb, ldc, trans_a=False, trans_b=False, bias=Non
     if M <= 0 or N <= 0 or batch <= 0:
         return
     if cfg is None:
-        cfg = pick_config(M, N, batch)
+        cfg = pick_config(M, N, batch, C.dtype)
     dt = C.dtype
     if batch == 1 and nred == 1:
         S = _split_count(M, N, K, cfg)
@@ -248,7 +302,7 @@ def gemm(A, B, C, M, N, K, lda, ldb, ldc, trans_a=False, trans_b=False, bias=Non
                         a_off, b_off, c_off, d_off, cfg, S)
             return
     kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), act, bias is not None, D is not None,
-                             _MIN_BLOCKS.get(cfg))
+                             blocks_per_sm(cfg, dt))
     grid = (cdiv(N, cfg[1]), cdiv(M, cfg[0]), batch)
     dmy = dummy(dt)
     launch(kern, grid, nt, A, B, C, dmy if bias is None else bias, dmy if D is None else D,
@@ -263,7 +317,7 @@ def _gemm_split(A, B, C, M, N, K, lda, ldb, ldc, trans_a, trans_b, bias, D, ldd,
     S = cdiv(K, kslice)
     part = workspace("gemm_splitk", S * M * N, dt)
     dmy = dummy(dt)
-    kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), 0, False, False, _MIN_BLOCKS.get(cfg), True)
+    kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), 0, False, False, blocks_per_sm(cfg, dt), True)
     launch(kern, (cdiv(N, cfg[1]), cdiv(M, cfg[0]), S), nt, A, B, part, dmy, dmy,
            M, N, K, lda, ldb, N, 0, a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, kslice, 0)
     red = _splitk_reduce_kernel(dt, act, bias is not None, D is not None)
@@ -281,12 +335,12 @@ class PartialGemm:
     """
 
     def __init__(self, dtype, M, N, K, trans_a=False, trans_b=False, name="partials"):
-        cfg = pick_config(M, N)
+        cfg = pick_config(M, N, dtype=dtype)
         self.S = max(1, _split_count(M, N, K, cfg))
         self.kslice = cdiv(cdiv(K, self.S), cfg[2]) * cfg[2] if K else cfg[2]
         self.S = max(1, cdiv(K, self.kslice))
         self.kern, self.nt = _gemm_kernel(np.dtype(dtype), cfg, bool(trans_a), bool(trans_b), 0, False, False,
-                                          _MIN_BLOCKS.get(cfg), True)
+                                          blocks_per_sm(cfg, dtype), True)
         self.grid = (cdiv(N, cfg[1]), cdiv(M, cfg[0]), self.S)
         self.M, self.N, self.K = M, N, K
         self.P = workspace(name, self.S * M * N, dtype)
