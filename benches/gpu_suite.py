@@ -10,7 +10,9 @@ own try/except: one failure is recorded in the JSON and the others still run.
 
 Workloads: SGEMM 4096^3; softmax cross-entropy 8192 x 50304 with int labels (fwd+grad, as a
 fraction of the device's measured copy bandwidth); Conv2D 16->32 K=3 28x28 batch 256 fwd+bwd;
-LSTM I256 H512 B128 T50 fwd+bwd. Total runtime is a few minutes.
+LSTM I256 H512 B128 T50 fwd+bwd; the ch5 CNN training step at batch 256 (against the cpu backend's
+step on the 2-core dev machine, from benches/results/cnn_step_cpu_2core.json). Total runtime is a
+few minutes.
 """
 
 import argparse
@@ -25,6 +27,7 @@ import traceback
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))     # cnn_step.py
 
 
 def use_torch_allocator():
@@ -216,6 +219,26 @@ def bench_lstm(torch, fk, quick):
             "goal": ">= 0.5x cuDNN", "max_rel_err": max(errs)}
 
 
+CPU_STEP_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "cnn_step_cpu_2core.json")
+
+
+def bench_cnn_step(torch, fk, quick):
+    """The book's ch5 CNN training step at batch 256 on cuda, against the cpu backend's step on the 2-core
+    dev machine (benches/results/cnn_step_cpu_2core.json, written there by benches/cnn_step.py)."""
+    from cnn_step import BATCH, cnn_step_ms
+
+    gpu_ms, _ = cnn_step_ms("cuda", rounds=5 if quick else 20, sync=torch.cuda.synchronize)
+    host_cpu_ms, _ = cnn_step_ms("cpu", rounds=3 if quick else 5)
+    with open(CPU_STEP_JSON) as f:
+        dev_machine = json.load(f)
+    dev_cpu_ms = next(r["median_ms"] for r in dev_machine["rows"] if r["backend"] == "cpu")
+    return {"name": f"ch5 CNN training step batch {BATCH} (train_batch + optim.step, host batch)",
+            "fastdl_ms": gpu_ms, "cpu_backend_ms_dev_machine": dev_cpu_ms,
+            "cpu_backend_dev_machine_date": dev_machine["date"],
+            "ratio": dev_cpu_ms / gpu_ms, "cpu_backend_ms_this_host": host_cpu_ms,
+            "goal": ">= 10x the cpu backend on the 2-core dev machine"}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="path of the JSON report")
@@ -257,7 +280,7 @@ def main():
                   compute_capability=list(dev.compute_capability), versions=versions)
     print(f"device {props.name}, {versions}", flush=True)
 
-    for fn in (bench_sgemm, bench_softmax_xent, bench_conv, bench_lstm):
+    for fn in (bench_sgemm, bench_softmax_xent, bench_conv, bench_lstm, bench_cnn_step):
         t1 = time.time()
         try:
             row = fn(torch, fk, args.quick)

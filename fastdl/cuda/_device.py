@@ -219,7 +219,7 @@ class _FastKernel:
         self.handle = int(lib.handle)
         self.cu_launch = _cu_launch()
 
-    def __call__(self, grid, block, args):
+    def __call__(self, grid, block, args, shared=0):
         vals = []
         for k, a in zip(self.kinds, args):
             if k == 0:
@@ -233,19 +233,20 @@ class _FastKernel:
         b = block if isinstance(block, tuple) else (block,)
         g = g + (1,) * (3 - len(g))
         b = b + (1,) * (3 - len(b))
-        return self.cu_launch(self.handle, g[0], g[1], g[2], b[0], b[1], b[2], 0, None, self.params, None)
+        return self.cu_launch(self.handle, g[0], g[1], g[2], b[0], b[1], b[2], shared, None, self.params, None)
 
 
-def launch(disp, grid, block, *args):
-    """disp[grid, block](*args), through the cached fast path after the first launch."""
+def launch(disp, grid, block, *args, shared=0):
+    """disp[grid, block](*args) with ``shared`` bytes of dynamic shared memory, through the cached fast
+    path after the first launch."""
     entry = _fast.get(disp)
     if entry:
-        if entry(grid, block, args) == 0:
+        if entry(grid, block, args, shared) == 0:
             return
         _fast[disp] = False          # e.g. no current context in this thread: use numba from now on
         entry = False
     if entry is None:
-        disp[grid, block](*args)
+        disp[grid, block, 0, shared](*args)
         entry = False
         if not simulator() and len(disp.overloads) == 1:
             try:
@@ -254,4 +255,35 @@ def launch(disp, grid, block, *args):
                 entry = False
         _fast[disp] = entry
         return
-    disp[grid, block](*args)
+    disp[grid, block, 0, shared](*args)
+
+
+_dynamic_shared = {}
+
+
+def allow_dynamic_shared(disp, args, nbytes):
+    """Compile disp for args and let it launch with up to nbytes of dynamic shared memory; False where
+    the driver refuses. Past 48 KB a kernel must opt in (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
+    the limit set only ever grows, so launches with fewer bytes stay allowed."""
+    if simulator():
+        return True
+    allowed = _dynamic_shared.get(disp, 0)
+    if nbytes <= allowed:
+        return True
+    try:
+        kernel = disp.compile(tuple(disp.typeof_pyval(a) for a in args))
+        cufunc = kernel._codelibrary.get_cufunc()
+        drv = cuda.cudadrv.driver
+        attr = drv.binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        drv.driver.cuKernelSetAttribute(attr, int(nbytes), cufunc.handle, cufunc.device.id)
+    except Exception:
+        return False
+    _dynamic_shared[disp] = int(nbytes)
+    return True
+
+
+def max_shared_per_block():
+    """Bytes of shared memory one block may use after opting in (227 KiB on an H100)."""
+    if simulator():
+        return 48 * 1024
+    return int(cuda.get_current_device().MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
