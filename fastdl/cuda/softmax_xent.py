@@ -40,7 +40,7 @@ def _config(C, dtype, max_shared=None):
     if C >= 8192:
         nt = 1024
         itemsize = np.dtype(dtype).itemsize
-        reductions = nt * (2 * itemsize + 8) + 4          # sm, ss, sl, last
+        reductions = nt * (2 * itemsize + 8) + 1024       # sm, ss, sl, last, and room for alignment
         fits = max_shared is not None and C * itemsize + reductions <= max_shared
         return nt, 8, 1, fits
     return ((256, 4, 4) if C >= 1024 else (64, 4, 8)) + (False,)
