@@ -11,6 +11,7 @@ cpu figure by it (the issue's goal compares the GPU with the cpu backend on the 
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -20,7 +21,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if importlib.util.find_spec("fastdl") is None:    # not installed: run from the checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 BATCH = 256
 

@@ -17,6 +17,7 @@ few minutes.
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
@@ -26,7 +27,8 @@ import traceback
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if importlib.util.find_spec("fastdl") is None:    # not installed: run from the checkout
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))     # cnn_step.py
 
 
@@ -228,7 +230,10 @@ def bench_cnn_step(torch, fk, quick):
     from cnn_step import BATCH, cnn_step_ms
 
     gpu_ms, _ = cnn_step_ms("cuda", rounds=5 if quick else 20, sync=torch.cuda.synchronize)
-    host_cpu_ms, _ = cnn_step_ms("cpu", rounds=3 if quick else 5)
+    try:                                  # for reference only: the GPU host's own CPU
+        host_cpu_ms = cnn_step_ms("cpu", rounds=3 if quick else 5)[0]
+    except Exception as exc:              # e.g. fastdl run from a checkout without its compiled _core
+        host_cpu_ms = repr(exc)
     with open(CPU_STEP_JSON) as f:
         dev_machine = json.load(f)
     dev_cpu_ms = next(r["median_ms"] for r in dev_machine["rows"] if r["backend"] == "cpu")
