@@ -11,8 +11,9 @@ own try/except: one failure is recorded in the JSON and the others still run.
 Workloads: SGEMM 4096^3; softmax cross-entropy 8192 x 50304 with int labels (fwd+grad, as a
 fraction of the device's measured copy bandwidth); Conv2D 16->32 K=3 28x28 batch 256 fwd+bwd;
 LSTM I256 H512 B128 T50 fwd+bwd; the ch5 CNN training step at batch 256 (against the cpu backend's
-step on the 2-core dev machine, from benches/results/cnn_step_cpu_2core.json). Total runtime is a
-few minutes.
+step on the 2-core dev machine, from benches/results/cnn_step_cpu_2core.json). Then two diagnostic
+rows: the conv's time by stage (im2col, each GEMM, reductions, col2im) and SGEMM 4096^3 under each
+tile configuration. Total runtime is a few minutes.
 """
 
 import argparse
@@ -221,6 +222,65 @@ def bench_lstm(torch, fk, quick):
             "goal": ">= 0.5x cuDNN", "max_rel_err": max(errs)}
 
 
+def bench_conv_stages(torch, fk, quick):
+    """Where the fastdl conv fwd+bwd of bench_conv spends its time: each im2col / GEMM / reduction /
+    col2im launch of fastdl.cuda.conv timed on its own (medians, CUDA events), for the next optimisation."""
+    import importlib
+    conv = importlib.import_module("fastdl.cuda.conv")
+    from fastdl.cuda._device import as_device, flat, workspace
+
+    B, Ci, Co, H, K = (64 if quick else 256), 16, 32, 28, 3
+    x = as_device(torch.randn(B, Ci, H, H, device="cuda"))
+    w = as_device(torch.randn(Ci, Co, K, K, device="cuda") * 0.1)
+    gy = as_device(torch.randn(B, Co, H, H, device="cuda"))
+    _, _, _, _, _, _, pad, Ho, Wo = conv._geometry(x.shape, w.shape, 1, "same")
+    CKK, HW, dt = Ci * K * K, Ho * Wo, x.dtype
+    assert conv._chunk(B, CKK, HW) == B, "the stages below assume one chunk"
+    y, gx, gw = fk.conv2d(x, w), *fk.conv2d_backward(x, w, gy)       # compile everything first
+    xf, yf, gyf, gxf, gwf = flat(x), flat(y), flat(gy), flat(gx), flat(gw)
+    cols = workspace("conv_cols", B * CKK * HW, dt)
+    part = workspace("conv_part", B * Co * CKK, dt)
+    wt = conv._weight_t(w)
+    stages = {
+        "weight transpose": lambda: conv._weight_t(w),
+        "im2col": lambda: conv._im2col(xf, cols, 0, B, Ci, H, H, K, 1, pad, Ho, Wo),
+        "forward GEMM (C_out x HW x CKK per image)": lambda: conv.gemm(
+            wt, cols, yf, Co, HW, CKK, CKK, HW, HW, batch=B, sb_z=CKK * HW, sc_z=Co * HW),
+        "grad_w partial GEMMs (C_out x CKK x HW per image)": lambda: conv.gemm(
+            gyf, cols, part, Co, CKK, HW, HW, HW, CKK, trans_b=True, batch=B, sa_z=Co * HW, sb_z=CKK * HW,
+            sc_z=Co * CKK),
+        "grad_w reduction over images": lambda: conv._launch_1d(
+            conv._gradw_kernel(dt), gw.size, part, gwf, B, Ci, Co, K * K, False, threads=64),
+        "dcols GEMM (CKK x HW x C_out per image)": lambda: conv.gemm(
+            wt, gyf, cols, CKK, HW, Co, CKK, HW, HW, trans_a=True, batch=B, sb_z=Co * HW, sc_z=CKK * HW),
+        "col2im": lambda: conv._launch_1d(conv._col2im_kernel(dt, True), gx.size, cols, gxf, 0, gx.size, Ci, H,
+                                          H, K, 1, pad, Ho, Wo),
+    }
+    times = {name: _timer(torch, fn) for name, fn in stages.items()}
+    whole = _timer(torch, lambda: (fk.conv2d(x, w), fk.conv2d_backward(x, w, gy)))
+    return {"name": f"conv2d {Ci}->{Co} K{K} {H}x{H} batch {B} fp32 fwd+bwd, by stage", "stages_ms": times,
+            "sum_of_stages_ms": sum(times.values()), "fastdl_ms": whole}
+
+
+def bench_sgemm_configs(torch, fk, quick):
+    """SGEMM 4096^3 with each tile configuration forced, to check the one pick_config chooses."""
+    import importlib
+    matmul = importlib.import_module("fastdl.cuda.matmul")
+    from fastdl.cuda._device import as_device, empty, flat
+
+    n = 1024 if quick else 4096
+    a, b = as_device(torch.randn(n, n, device="cuda")), as_device(torch.randn(n, n, device="cuda"))
+    c = empty((n, n), a.dtype)
+    out = {}
+    for cfg, _, _ in matmul.CONFIGS:
+        def run(cfg=cfg):
+            matmul.gemm(flat(a), flat(b), flat(c), n, n, n, n, n, n, cfg=cfg)
+        run()
+        out[str(cfg)] = 2.0 * n ** 3 / _timer(torch, run) / 1e9
+    return {"name": f"sgemm {n}^3 fp32 by tile configuration (TFLOP/s)", "tflops": out,
+            "picked": str(matmul.pick_config(n, n))}
+
+
 CPU_STEP_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "cnn_step_cpu_2core.json")
 
 
@@ -285,7 +345,8 @@ def main():
                   compute_capability=list(dev.compute_capability), versions=versions)
     print(f"device {props.name}, {versions}", flush=True)
 
-    for fn in (bench_sgemm, bench_softmax_xent, bench_conv, bench_lstm, bench_cnn_step):
+    for fn in (bench_sgemm, bench_softmax_xent, bench_conv, bench_lstm, bench_cnn_step, bench_conv_stages,
+               bench_sgemm_configs):
         t1 = time.time()
         try:
             row = fn(torch, fk, args.quick)
