@@ -109,6 +109,17 @@ def test_softmax_xent(rng, dtype, name, shape, labels):
         check_op(name, (logits, target), "cuda", {"reduction": "sum"}, dtype=dtype)
 
 
+def test_softmax_xent_when_the_driver_refuses_shared_rows(rng, monkeypatch):
+    """A row that fits in shared memory still gets the right answer through the L2 kernel when the
+    driver refuses the opt-in to more than 48 KB of dynamic shared memory."""
+    import importlib
+    softmax_xent = importlib.import_module("fastdl.cuda.softmax_xent")
+    assert softmax_xent._config(131, np.dtype(np.float32), 1 << 16)[3]      # would keep the row on chip
+    monkeypatch.setattr(softmax_xent, "allow_dynamic_shared", lambda kernel, args, nbytes: False)
+    logits = (random(rng, (2, 131), np.float32) * 3).astype(np.float32)
+    check_op("softmax_cross_entropy", (logits, rng.integers(0, 131, 2)), "cuda", dtype=np.float32)
+
+
 @pytest.mark.parametrize("family", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("sizes", [(2, 3, 3, 5), (1, 1, 2, 1)])
 def test_sequences(rng, dtype, family, sizes):
