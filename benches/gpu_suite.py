@@ -223,43 +223,49 @@ def bench_lstm(torch, fk, quick):
 
 
 def bench_conv_stages(torch, fk, quick):
-    """Where the fastdl conv fwd+bwd of bench_conv spends its time: each im2col / GEMM / reduction /
-    col2im launch of fastdl.cuda.conv timed on its own (medians, CUDA events), for the next optimisation."""
+    """Where the fastdl conv fwd+bwd of bench_conv spends its time: fastdl.cuda.conv's own GEMM and 1-D
+    kernel launches, each bracketed by CUDA events while the real conv2d / conv2d_backward run (medians
+    over rounds), for the next optimisation."""
     import importlib
     conv = importlib.import_module("fastdl.cuda.conv")
-    from fastdl.cuda._device import as_device, flat, workspace
 
     B, Ci, Co, H, K = (64 if quick else 256), 16, 32, 28, 3
-    x = as_device(torch.randn(B, Ci, H, H, device="cuda"))
-    w = as_device(torch.randn(Ci, Co, K, K, device="cuda") * 0.1)
-    gy = as_device(torch.randn(B, Co, H, H, device="cuda"))
-    _, _, _, _, _, _, pad, Ho, Wo = conv._geometry(x.shape, w.shape, 1, "same")
-    CKK, HW, dt = Ci * K * K, Ho * Wo, x.dtype
-    assert conv._chunk(B, CKK, HW) == B, "the stages below assume one chunk"
-    y, gx, gw = fk.conv2d(x, w), *fk.conv2d_backward(x, w, gy)       # compile everything first
-    xf, yf, gyf, gxf, gwf = flat(x), flat(y), flat(gy), flat(gx), flat(gw)
-    cols = workspace("conv_cols", B * CKK * HW, dt)
-    part = workspace("conv_part", B * Co * CKK, dt)
-    wt = conv._weight_t(w)
-    stages = {
-        "weight transpose": lambda: conv._weight_t(w),
-        "im2col": lambda: conv._im2col(xf, cols, 0, B, Ci, H, H, K, 1, pad, Ho, Wo),
-        "forward GEMM (C_out x HW x CKK per image)": lambda: conv.gemm(
-            wt, cols, yf, Co, HW, CKK, CKK, HW, HW, batch=B, sb_z=CKK * HW, sc_z=Co * HW),
-        "grad_w partial GEMMs (C_out x CKK x HW per image)": lambda: conv.gemm(
-            gyf, cols, part, Co, CKK, HW, HW, HW, CKK, trans_b=True, batch=B, sa_z=Co * HW, sb_z=CKK * HW,
-            sc_z=Co * CKK),
-        "grad_w reduction over images": lambda: conv._launch_1d(
-            conv._gradw_kernel(dt), gw.size, part, gwf, B, Ci, Co, K * K, False, threads=64),
-        "dcols GEMM (CKK x HW x C_out per image)": lambda: conv.gemm(
-            wt, gyf, cols, CKK, HW, Co, CKK, HW, HW, trans_a=True, batch=B, sb_z=Co * HW, sc_z=CKK * HW),
-        "col2im": lambda: conv._launch_1d(conv._col2im_kernel(dt, True), gx.size, cols, gxf, 0, gx.size, Ci, H,
-                                          H, K, 1, pad, Ho, Wo),
-    }
-    times = {name: _timer(torch, fn) for name, fn in stages.items()}
-    whole = _timer(torch, lambda: (fk.conv2d(x, w), fk.conv2d_backward(x, w, gy)))
-    return {"name": f"conv2d {Ci}->{Co} K{K} {H}x{H} batch {B} fp32 fwd+bwd, by stage", "stages_ms": times,
-            "sum_of_stages_ms": sum(times.values()), "fastdl_ms": whole}
+    x = torch.randn(B, Ci, H, H, device="cuda")
+    w = torch.randn(Ci, Co, K, K, device="cuda") * 0.1
+    gy = torch.randn(B, Co, H, H, device="cuda")
+
+    def step():
+        return fk.conv2d(x, w), fk.conv2d_backward(x, w, gy)
+
+    step()                                                    # compile everything first
+    calls = []
+
+    def timed(fn, label):
+        def run(*args, **kwargs):
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn(*args, **kwargs)
+            stop.record()
+            calls.append((label(*args, **kwargs), start, stop))
+        return run
+
+    gemm_label = lambda A, B_, C, M, N, K_, *a, trans_a=False, trans_b=False, batch=1, **kw: (
+        f"GEMM {M}x{N}x{K_}{' A^T' if trans_a else ''}{' B^T' if trans_b else ''} x{batch}")
+    kernel_label = lambda kernel, n, *a, **kw: f"{kernel.py_func.__qualname__.split('.')[0]} ({n} elements)"
+    originals = conv.gemm, conv._launch_1d
+    conv.gemm, conv._launch_1d = timed(conv.gemm, gemm_label), timed(conv._launch_1d, kernel_label)
+    rounds = []
+    try:
+        for _ in range(10):
+            calls.clear()
+            step()
+            torch.cuda.synchronize()
+            rounds.append([(label, start.elapsed_time(stop)) for label, start, stop in calls])
+    finally:
+        conv.gemm, conv._launch_1d = originals
+    stages = {f"{k}: {label}": float(np.median([r[k][1] for r in rounds])) for k, (label, _) in enumerate(rounds[0])}
+    return {"name": f"conv2d {Ci}->{Co} K{K} {H}x{H} batch {B} fp32 fwd+bwd, by launch", "stages_ms": stages,
+            "sum_of_stages_ms": sum(stages.values()), "fastdl_ms": _timer(torch, step)}
 
 
 def bench_sgemm_configs(torch, fk, quick):

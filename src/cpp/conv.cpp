@@ -36,9 +36,8 @@ using conv_detail::kGradWChunks;
 using conv_detail::kMinTasks;
 using conv_detail::padded_width;
 using conv_detail::RowBands;
-using conv_detail::scratch_array;
 using conv_detail::split_rows;
-using conv_detail::thread_id;
+using conv_detail::ThreadScratch;
 
 constexpr index_t kBufferBytes = index_t(256) * 1024;  // one thread's patch buffer: well inside L2
 
@@ -109,15 +108,11 @@ void conv2d_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w) {
     const int nt = conv_threads(chunks, s.B * P * gsize);
     const index_t cols_size = ckk * bands.rows * row_width, dyt_size = bands.rows * row_width * s.C_out;
     const index_t pad_size = wide ? conv_detail::padded_band_size(s, bands.rows) : 0;
-    const index_t per_thread = cols_size + dyt_size + gsize + pad_size;
     std::vector<T> partial(static_cast<size_t>(chunks * gsize));  // (chunks, C_in*K*K, C_out) or (chunks, C_out, C_in*K*K)
-    auto scratch = scratch_array<T>(nt * per_thread);              // per thread: cols, dy_t, tmp, xpad
+    const ThreadScratch<T, 4> scratch(nt, {cols_size, dyt_size, gsize, pad_size});
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t chunk = 0; chunk < chunks; ++chunk) {
-        T* cols = scratch.get() + thread_id() * per_thread;
-        T* dy_t = cols + cols_size;
-        T* tmp = dy_t + dyt_size;
-        T* xpad = tmp + gsize;
+        const auto [cols, dy_t, tmp, xpad] = scratch.buffers();
         T* acc = partial.data() + chunk * gsize;
         for (index_t t = tasks * chunk / chunks; t < tasks * (chunk + 1) / chunks; ++t) {
             const index_t b = t / bands.count, i0 = (t % bands.count) * bands.rows;
@@ -183,10 +178,10 @@ void conv2d_grad_x(const ConvShape& s, const T* w, const T* grad_y, T* grad_x) {
     const std::vector<T> w2 = weights_by_tap(s, w);  // (C_in*K*K, C_out)
     const index_t tasks = s.B * chunks * bands;
     const int nt = conv_threads(tasks, s.B * P * s.C_out * s.ckk());
-    std::vector<T> scratch(static_cast<size_t>(nt * dcols_size));
+    const ThreadScratch<T, 1> scratch(nt, {dcols_size});
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t t = 0; t < tasks; ++t) {
-        T* dcols = scratch.data() + thread_id() * dcols_size;
+        const auto [dcols] = scratch.buffers();
         const index_t b = t / (chunks * bands), chunk = (t / bands) % chunks, band = t % bands;
         const index_t c0 = chunk * ch, c1 = std::min(s.C_in, c0 + ch);
         const index_t h0 = band * band_h, h1 = std::min(s.H, h0 + band_h);
@@ -227,19 +222,16 @@ void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     const int nt = conv_threads(tasks, s.B * P * s.C_out * ckk);
     const index_t cols_size = ckk * bands.rows * row_width;
     const index_t pad_size = wide ? conv_detail::padded_band_size(s, bands.rows) : 0;
-    const index_t wide_size = wide ? pad_size + s.C_out * bands.rows * row_width : 0;
-    const index_t per_thread = cols_size + wide_size;
-    auto scratch = scratch_array<T>(nt * per_thread);  // per thread: cols, and on the wide grid xpad, ywide
+    const index_t ywide_size = wide ? s.C_out * bands.rows * row_width : 0;
+    const ThreadScratch<T, 3> scratch(nt, {cols_size, pad_size, ywide_size});  // xpad, ywide: the wide grid only
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t t = 0; t < tasks; ++t) {
-        T* cols = scratch.get() + thread_id() * per_thread;
+        const auto [cols, xpad, ywide] = scratch.buffers();
         const index_t b = t / bands.count, i0 = (t % bands.count) * bands.rows;
         const index_t i1 = std::min(s.H_out, i0 + bands.rows), n = (i1 - i0) * row_width;
         const T* x_b = x + b * s.C_in * s.H * s.W;
         T* y_band = y + b * s.C_out * P + i0 * s.W_out;  // (C_out, (i1-i0)*W_out), row stride P
         if (wide) {
-            T* xpad = cols + cols_size;
-            T* ywide = xpad + pad_size;
             conv_detail::pad_band(s, x_b, i0, i1, xpad);
             // cols (C_in*K*K, n) on the wide grid; ywide (C_out, n) = wt (C_out, C_in*K*K) @ cols
             conv_detail::im2col_wide(s, xpad, i1 - i0, cols);

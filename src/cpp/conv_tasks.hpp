@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <memory>
 
 #include "common.hpp"
@@ -31,6 +32,31 @@ template <typename T>
 std::unique_ptr<T[]> scratch_array(index_t n) {
     return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<index_t>(n, 1))]);
 }
+
+// One block of scratch per thread, laid out as N consecutive buffers of the given sizes (uninitialised).
+template <typename T, size_t N>
+class ThreadScratch {
+  public:
+    ThreadScratch(int threads, const std::array<index_t, N>& sizes) : sizes_(sizes) {
+        for (index_t size : sizes) per_thread_ += size;
+        data_ = scratch_array<T>(threads * per_thread_);
+    }
+    // The calling thread's N buffers (inside the parallel region).
+    std::array<T*, N> buffers() const {
+        std::array<T*, N> out;
+        T* p = data_.get() + thread_id() * per_thread_;
+        for (size_t i = 0; i < N; ++i) {
+            out[i] = p;
+            p += sizes_[i];
+        }
+        return out;
+    }
+
+  private:
+    std::array<index_t, N> sizes_;
+    index_t per_thread_ = 0;
+    std::unique_ptr<T[]> data_;
+};
 
 // Bands of rows of one image: `rows` rows each (the last may be shorter), `count` per image.
 struct RowBands {

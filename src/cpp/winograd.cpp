@@ -31,7 +31,7 @@ namespace {
 
 using conv_detail::conv_threads;
 using conv_detail::scratch_array;
-using conv_detail::thread_id;
+using conv_detail::ThreadScratch;
 
 constexpr index_t kTaskBytes = index_t(256) * 1024;  // one task's transformed tiles: inside L2 if they can be
 constexpr index_t kMinTaskTiles = 48;                // but never fewer tiles than this: each GEMM's rows or depth
@@ -165,15 +165,11 @@ void winograd_forward(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     const index_t tasks = s.B * bands.count, max_tiles = bands.rows * g.cols, Wy = 2 * g.cols;
     const index_t xp_size = (2 * bands.rows + 2) * (Wy + 2) * Ci, v_size = kPlanes * max_tiles * Ci;
     const index_t m_size = kPlanes * max_tiles * Co, yt_size = 2 * bands.rows * Wy * Co;
-    const index_t per_thread = xp_size + v_size + m_size + yt_size;
     const int nt = conv_threads(tasks, s.B * P * Co * Ci * 4);
-    auto scratch = scratch_array<T>(nt * per_thread);  // per thread: xp, v, m, yt
+    const ThreadScratch<T, 4> scratch(nt, {xp_size, v_size, m_size, yt_size});
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t t = 0; t < tasks; ++t) {
-        T* xp = scratch.get() + thread_id() * per_thread;
-        T* v = xp + xp_size;
-        T* m = v + v_size;
-        T* yt = m + m_size;
+        const auto [xp, v, m, yt] = scratch.buffers();
         const index_t b = t / bands.count, r0 = (t % bands.count) * bands.rows;
         const index_t rows = std::min(g.rows, r0 + bands.rows) - r0, n_tiles = rows * g.cols;
         band(Band::input, s, g, x + b * Ci * s.H * s.W, r0, rows, xp, v);
@@ -208,17 +204,12 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
     const index_t chunks = std::min(tasks, std::clamp<index_t>(fit, 2, conv_detail::kGradWChunks));
     const index_t xp_size = (2 * bands.rows + 2) * (Wg + 2) * Ci, v_size = kPlanes * max_tiles * Ci;
     const index_t gp_size = 2 * bands.rows * Wg * Co, ug_size = kPlanes * max_tiles * Co;
-    const index_t per_thread = xp_size + v_size + gp_size + ug_size + gsize;
     const int nt = conv_threads(chunks, s.B * P * Co * Ci * 4);
     auto partial = scratch_array<T>(chunks * kPlanes * gsize);  // (chunks, 16, C_in, C_out)
-    auto scratch = scratch_array<T>(nt * per_thread);            // per thread: xp, v, gp, ug, tmp
+    const ThreadScratch<T, 5> scratch(nt, {xp_size, v_size, gp_size, ug_size, gsize});
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (index_t chunk = 0; chunk < chunks; ++chunk) {
-        T* xp = scratch.get() + thread_id() * per_thread;
-        T* v = xp + xp_size;
-        T* gp = v + v_size;
-        T* ug = gp + gp_size;
-        T* tmp = ug + ug_size;
+        const auto [xp, v, gp, ug, tmp] = scratch.buffers();
         T* acc = partial.get() + chunk * kPlanes * gsize;
         for (index_t t = tasks * chunk / chunks; t < tasks * (chunk + 1) / chunks; ++t) {
             const index_t b = t / bands.count, r0 = (t % bands.count) * bands.rows;
