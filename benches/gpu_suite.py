@@ -325,6 +325,9 @@ def main():
     import fastdl.cuda as fk
     from fastdl.cuda import _compat
 
+    if not torch.cuda.is_available():
+        sys.exit(f"gpu_suite: needs a CUDA GPU that PyTorch can see (torch {torch.__version__}: "
+                 "torch.cuda.is_available() is False)")
     report["allocator"] = args.allocator
     if args.allocator == "torch":
         torch.cuda.init()
