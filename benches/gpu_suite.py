@@ -12,7 +12,7 @@ Workloads: SGEMM 4096^3; softmax cross-entropy 8192 x 50304 with int labels (fwd
 fraction of the device's measured copy bandwidth); Conv2D 16->32 K=3 28x28 batch 256 fwd+bwd;
 LSTM I256 H512 B128 T50 fwd+bwd; the ch5 CNN training step at batch 256 (against the cpu backend's
 step on the 2-core dev machine, from benches/results/cnn_step_cpu_2core.json). Then two diagnostic
-rows: the conv's time by stage (im2col, each GEMM, reductions, col2im) and SGEMM 4096^3 under each
+rows: the conv's time by stage (each GEMM, reductions, col2im) and SGEMM 4096^3 under each
 tile configuration. Total runtime is a few minutes.
 """
 
@@ -249,8 +249,9 @@ def bench_conv_stages(torch, fk, quick):
             calls.append((label(*args, **kwargs), start, stop))
         return run
 
-    gemm_label = lambda A, B_, C, M, N, K_, *a, trans_a=False, trans_b=False, batch=1, **kw: (
-        f"GEMM {M}x{N}x{K_}{' A^T' if trans_a else ''}{' B^T' if trans_b else ''} x{batch}")
+    gemm_label = lambda A, B_, C, M, N, K_, *a, trans_a=False, trans_b=False, batch=1, gather=None, **kw: (
+        f"GEMM {M}x{N}x{K_}{' A^T' if trans_a else ''}{' B^T' if trans_b else ''} x{batch}"
+        f"{' implicit im2col' if gather is not None else ''}")
     kernel_label = lambda kernel, n, *a, **kw: f"{kernel.py_func.__qualname__.split('.')[0]} ({n} elements)"
     originals = conv.gemm, conv._launch_1d
     conv.gemm, conv._launch_1d = timed(conv.gemm, gemm_label), timed(conv._launch_1d, kernel_label)

@@ -86,6 +86,9 @@ def test_linear(rng, dtype, act, bias):
     (1, 2, 1, 4, 4, 3, 1, 1),          # int padding
     (1, 1, 1, 1, 1, 1, 1, "same"),     # all ones
     (9, 1, 2, 3, 2, 3, 1, "same"),     # batch > 8: the unrolled grad_w reduction over images
+    (1, 2, 2, 5, 4, 2, 1, "same"),     # even K at stride 1: the rotated kernel's uneven padding
+    (2, 1, 9, 5, 6, 3, 1, "valid"),    # C_out > the simulator's tile: several M tiles; valid at stride 1
+    (1, 3, 2, 4, 3, 4, 1, 2),          # K > H: windows wider than the image
 ])
 def test_conv2d(rng, dtype, geom):
     B, Ci, Co, H, W, K, s, p = geom
@@ -214,6 +217,18 @@ def test_lstm_split_k_partials(rng, monkeypatch):
     w, b = random(rng, (8, 20), np.float64) * 0.5, random(rng, (20,), np.float64)
     check_sequence_op("lstm", (x, h0, c0, w, b), [random(rng, (2, 3, 5), np.float64),
                                                    random(rng, (2, 5), np.float64)], "cuda")
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_one_image_split_k(rng, monkeypatch, stride):
+    """A lone image (batch 1) on a GPU splits its implicit-im2col GEMMs over K when they have few output
+    tiles: the gathered columns are read slice by slice, then summed."""
+    import importlib
+    matmul = importlib.import_module("fastdl.cuda.matmul")
+    monkeypatch.setattr(matmul, "_split_count", lambda M, N, K, cfg: 3)
+    x, w = random(rng, (1, 2, 5, 4), np.float64), random(rng, (2, 3, 3, 3), np.float64)
+    y, _ = check_op("conv2d", (x, w), "cuda", {"stride": stride})
+    check_op("conv2d_backward", (x, w, random(rng, np.asarray(y).shape, np.float64)), "cuda", {"stride": stride})
 
 
 def test_device_arrays_through_the_public_kernel_api(rng):

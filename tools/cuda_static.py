@@ -4,6 +4,7 @@ registers, spills and shared memory that ptxas gives, and the instruction mix of
     pip install numba-cuda nvidia-cuda-nvcc nvidia-cuda-nvrtc nvidia-cuda-nvdisasm   # a dev venv
     python tools/cuda_static.py gemm        # every GEMM tile configuration, both dtypes, all transposes
     python tools/cuda_static.py xent        # the fused softmax cross-entropy kernels
+    python tools/cuda_static.py conv        # the implicit-im2col GEMMs of the convolutions
 
 These are static facts about the code a GPU would run, not timings. numba asks the (absent) device
 for its compute capability when it compiles device functions; this tool answers (9, 0).
@@ -86,20 +87,41 @@ def mix(counter):
         f"{k.split('.')[0] if k.startswith('BAR') else k}={counter[k]}" for k in COUNTED if counter[k])
 
 
+def _gemm_report(mm, dt, cfg, ta, tb, gather=False):
+    z = np.zeros(4, dt)
+    args = (z, z, z, z, z) + (0,) * 18 + (np.zeros(3, np.int64),) + (0,) * 5
+    blocks = mm.blocks_per_sm(cfg, dt)
+    kern, nt = mm._gemm_kernel(np.dtype(dt), cfg, ta, tb, 0, False, False, blocks, False, gather)
+    resources, sass = compile_kernel(kern, args, launch_bounds=(nt, blocks))
+    inner = [c for c in loops(sass) if c["FFMA"] or c["DFMA"]][:1]
+    print(f"{np.dtype(dt).name} {cfg} trans_a={ta:d} trans_b={tb:d}{' gather' if gather else ''} "
+          f"{blocks} blocks/SM: {resources}")
+    if inner:
+        print(f"    innermost FMA loop: {mix(inner[0])}")
+    tile_loops = [c for c in loops(sass) if c["BAR.SYNC.DEFER_BLOCKING"] and (c["FFMA"] or c["DFMA"])][:1]
+    if tile_loops:
+        print(f"    K-tile loop: {mix(tile_loops[0])}")
+
+
 def gemm():
     mm = importlib.import_module("fastdl.cuda.matmul")
     for dt in (np.float32, np.float64):
-        z = np.zeros(4, dt)
-        args = (z, z, z, z, z) + (0,) * 18
         for cfg, _, _ in mm.CONFIGS:
             for ta, tb in ((False, False), (True, False), (False, True), (True, True)):
-                blocks = mm.blocks_per_sm(cfg, dt)
-                kern, nt = mm._gemm_kernel(np.dtype(dt), cfg, ta, tb, 0, False, False, blocks)
-                resources, sass = compile_kernel(kern, args, launch_bounds=(nt, blocks))
-                inner = [c for c in loops(sass) if c["FFMA"] or c["DFMA"]][:1]
-                print(f"{np.dtype(dt).name} {cfg} trans_a={ta:d} trans_b={tb:d} {blocks} blocks/SM: {resources}")
-                if inner:
-                    print(f"    innermost FMA loop: {mix(inner[0])}")
+                _gemm_report(mm, dt, cfg, ta, tb)
+
+
+def conv():
+    """The gather GEMMs under the tile configurations that the benchmark's conv (16->32, 28x28, batch
+    256) picks, then every configuration."""
+    mm = importlib.import_module("fastdl.cuda.matmul")
+    for what, (M, N, tb) in {"forward": (32, 784, False), "grad_w": (32, 144, True),
+                             "grad_x": (16, 784, False)}.items():
+        print(f"{what}: picks {mm.pick_config(M, N, 256)}")
+    for dt in (np.float32, np.float64):
+        for cfg, _, _ in mm.CONFIGS:
+            for tb in (False, True):
+                _gemm_report(mm, dt, cfg, False, tb, gather=True)
 
 
 def xent():
@@ -119,4 +141,4 @@ def xent():
 
 
 if __name__ == "__main__":
-    {"gemm": gemm, "xent": xent}[sys.argv[1] if len(sys.argv) > 1 else "gemm"]()
+    {"gemm": gemm, "xent": xent, "conv": conv}[sys.argv[1] if len(sys.argv) > 1 else "gemm"]()

@@ -1,16 +1,17 @@
-"""2-D convolution (cross-correlation, no flip) as im2col + batched GEMM, and its exact gradients.
+"""2-D convolution (cross-correlation, no flip) as implicit-im2col GEMMs, and its exact gradients.
 
-x is (B, C_in, H, W), w is the book's (C_in, C_out, K, K), y is (B, C_out, H_out, W_out); CKK = C_in*K*K.
-Images are processed in chunks of Bc (the whole batch when the column buffer fits in ~256 MB):
+x is (B, C_in, H, W), w is the book's (C_in, C_out, K, K), y is (B, C_out, H_out, W_out); CKK = C_in*K*K,
+HW = H_out*W_out. cols[b] (CKK, HW) = im2col(x[b]) is never stored: the GEMM's B-tile loader gathers it
+from x (matmul's ``gather``, one table entry per (c, p, q) row), so no pass writes or re-reads it.
 
-  forward   cols (Bc, CKK, HoWo) = im2col(x)            one kernel, zero padding folded in
-            y[b] (C_out, HoWo)  = wT (C_out, CKK) @ cols[b]   one batched GEMM (grid z = image),
-                                                            written straight into y (NCHW)
-  backward  part[b] (C_out, CKK) = grad_y[b] @ cols[b]^T    batched NT GEMM, one partial per image
-            grad_w[c, o, p, q]  = sum_b part[b, o, c*KK + p*K + q]   (reduce + layout in one kernel)
-            dcols[b] (CKK, HoWo) = wT^T @ grad_y[b]        batched TN GEMM (reuses the cols buffer)
-            grad_x = col2im(dcols)                          a gather: one thread per input pixel,
-                                                            no atomics, deterministic
+  forward   y[b] (C_out, HW)     = wT (C_out, CKK) @ cols[b]       one batched GEMM (grid z = image),
+                                                                  written straight into y (NCHW)
+  backward  part[b] (C_out, CKK) = grad_y[b] @ cols[b]^T           batched NT GEMM, one partial per image
+            grad_w[c, o, p, q]   = sum_b part[b, o, c*KK + p*K + q]  (reduce + layout in one kernel)
+   stride 1 grad_x[b] (C_in, H*W) = w (C_in, C_out*KK) @ rot(cols)(grad_y[b])   the convolution of
+                                  grad_y with the kernel rotated half a turn, padding K-1-pad (implicit)
+   stride>1 dcols[b] (CKK, HW)    = wT^T @ grad_y[b] (batched TN GEMM), then grad_x = col2im(dcols), a
+                                  gather: one thread per input pixel, no atomics, deterministic
 wT (C_out, C_in*K*K) is the weight with its first two axes swapped (a tiny kernel).
 """
 
@@ -19,51 +20,17 @@ import functools
 import numpy as np
 
 from fastdl._conv_geometry import conv_output_size, conv_padding
-from fastdl.cuda._compat import cuda, int64 as I64, simulator, uint32 as U32, uint64 as U
+from fastdl.cuda._compat import cuda, int64 as I64, uint32 as U32, uint64 as U
 from fastdl.cuda._device import Io, empty, flat, grid_1d, launch, threads_1d, workspace, zeros
 from fastdl.cuda.matmul import gemm
 
-COLS_LIMIT = 1 << 26  # elements of the column buffer per chunk
+COLS_LIMIT = 1 << 26  # elements of per-image scratch (partials, dcols) per chunk of images
+MAX_GRID_Z = 65535    # images per launch: the batch is the grid's z axis
 
 
 @functools.lru_cache(maxsize=None)
-def _im2col_kernel(dtype):
+def _col2im_kernel(dtype):
     zero = np.dtype(dtype).type(0)
-
-    def kernel(x, cols, x_off, n, C, H, W, K, stride, pad, Ho, Wo):
-        # x flat (B, C, H, W) from element x_off; cols flat (Bc, C*K*K, Ho*Wo); n = Bc*C*Ho*Wo.
-        # One thread per (image, channel, output pixel) writes its K*K column entries: four uint32
-        # divisions per K*K outputs (64-bit integer division is many times slower on a GPU).
-        e = cuda.grid(1)
-        step = cuda.gridsize(1)
-        HW32, Wo32 = U32(Ho * Wo), U32(Wo)
-        HW = Ho * Wo
-        KK = K * K
-        while e < n:
-            e32 = U32(e)
-            pix = e32 % HW32
-            bc = I64(e32 // HW32)               # b * C + c
-            i = I64(pix // Wo32)
-            j = I64(pix % Wo32)
-            xb = x_off + bc * H * W
-            ob = bc * KK * HW + I64(pix)
-            for p in range(K):
-                yy = i * stride + p - pad
-                rowok = yy >= 0 and yy < H
-                for q in range(K):
-                    xx = j * stride + q - pad
-                    v = zero
-                    if rowok and xx >= 0 and xx < W:
-                        v = x[U(xb + yy * W + xx)]
-                    cols[U(ob + (p * K + q) * HW)] = v
-            e += step
-    return cuda.jit(kernel)
-
-
-@functools.lru_cache(maxsize=None)
-def _col2im_kernel(dtype, unit_stride):
-    zero = np.dtype(dtype).type(0)
-    UNIT = bool(unit_stride)
 
     def kernel(dcols, gx, gx_off, n, C, H, W, K, stride, pad, Ho, Wo):
         # dcols flat (Bc, C*K*K, Ho*Wo); gx flat (B, C, H, W) from gx_off; n = Bc*C*H*W
@@ -81,18 +48,12 @@ def _col2im_kernel(dtype, unit_stride):
             for p in range(K):
                 t = yy + pad - p          # = i * stride for the output row i that reads (yy, xx)
                 if t >= 0:
-                    if UNIT:
-                        i = t
-                    else:
-                        i = I64(U32(t) // s32)
+                    i = I64(U32(t) // s32)
                     if i * stride == t and i < Ho:
                         for q in range(K):
                             u = xx + pad - q
                             if u >= 0:
-                                if UNIT:
-                                    jj = u
-                                else:
-                                    jj = I64(U32(u) // s32)
+                                jj = I64(U32(u) // s32)
                                 if jj * stride == u and jj < Wo:
                                     s += dcols[U((bc * KK + p * K + q) * HW + i * Wo + jj)]
             gx[U(gx_off + e)] = s
@@ -155,12 +116,6 @@ def _launch_1d(kernel, n, *args, threads=None):
     launch(kernel, grid_1d(n, t), t, *args)
 
 
-def _im2col(xf, cols, b0, nb, C_in, H, W, K, stride, pad, Ho, Wo):
-    # cols (nb, C_in*K*K, Ho*Wo) from images b0 .. b0+nb-1 of x
-    n = nb * C_in * Ho * Wo
-    _launch_1d(_im2col_kernel(cols.dtype), n, xf, cols, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
-
-
 def _geometry(x_shape, w_shape, stride, padding):
     B, C_in, H, W = x_shape
     _, C_out, K, _ = w_shape
@@ -178,8 +133,33 @@ def _weight_t(w):
     return wt
 
 
-def _chunk(B, CKK, HW):
-    return max(1, min(B, COLS_LIMIT // max(1, CKK * HW)))
+def _chunk(B, per_image):
+    """Images per launch: a scratch of per_image elements each stays under COLS_LIMIT, and the batch
+    fits the grid's z extent."""
+    return max(1, min(B, MAX_GRID_Z, COLS_LIMIT // max(1, per_image)))
+
+
+_tables = {}
+
+
+def _tap_table(C, K, H, W, flip):
+    """The implicit-im2col table of a (C, H, W) image (matmul's ``gather``), on the device: row
+    r = c*K*K + p*K + q of cols is the tap offset << 32 | p' << 16 | q' with offset c*H*W + p'*W + q',
+    where (p', q') is (p, q), or (K-1-p, K-1-q) with ``flip`` (the kernel rotated half a turn, for the
+    input gradient)."""
+    key = (C, K, H, W, bool(flip))
+    tab = _tables.get(key)
+    if tab is None:
+        if K >= 1 << 16 or C * H * W >= 1 << 31:
+            raise ValueError(f"conv2d (cuda): kernel size {K} must be < 65536 and an image's C*H*W = "
+                             f"{C * H * W} < 2**31 for the implicit-im2col table")
+        c, p, q = np.meshgrid(np.arange(C, dtype=np.int64), np.arange(K, dtype=np.int64),
+                              np.arange(K, dtype=np.int64), indexing="ij")
+        if flip:
+            p, q = K - 1 - p, K - 1 - q
+        host = ((c * H * W + p * W + q) << 32 | p << 16 | q).reshape(-1)
+        tab = _tables[key] = cuda.to_device(host)
+    return tab
 
 
 def conv2d_dev(x, w, stride=1, padding="same"):
@@ -193,13 +173,13 @@ def conv2d_dev(x, w, stride=1, padding="same"):
         return _fill_zero(y)
     wt = _weight_t(w)
     xf, yf = flat(x), flat(y)
-    bc = _chunk(B, CKK, HW)
+    taps = (_tap_table(C_in, K, H, W, False), H, W, Wo, stride, pad)
+    bc = _chunk(B, 0)
     for b0 in range(0, B, bc):
         nb = min(bc, B - b0)
-        cols = workspace("conv_cols", nb * CKK * HW, dt)
-        _im2col(xf, cols, b0, nb, C_in, H, W, K, stride, pad, Ho, Wo)
-        gemm(wt, cols, yf, C_out, HW, CKK, CKK, HW, HW, c_off=b0 * C_out * HW,
-             batch=nb, sb_z=CKK * HW, sc_z=C_out * HW)
+        # y[b] (C_out, HW) = wT (C_out, CKK) @ im2col(x[b]) (CKK, HW), the columns gathered on the fly
+        gemm(wt, xf, yf, C_out, HW, CKK, CKK, 0, HW, b_off=b0 * C_in * H * W, c_off=b0 * C_out * HW,
+             batch=nb, sb_z=C_in * H * W, sc_z=C_out * HW, gather=taps)
     return y
 
 
@@ -219,26 +199,37 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same", need_grad_x=True
         if gw.size:
             gw = _fill_zero(gw)
         return (gx if need_grad_x else None), gw
-    wt = _weight_t(w)
     xf, gyf, gxf, gwf = flat(x), flat(grad_y), flat(gx), flat(gw)
-    bc = _chunk(B, CKK, HW)
+    taps = (_tap_table(C_in, K, H, W, False), H, W, Wo, stride, pad)
+    # stride 1: grad_x is the convolution of grad_y with the kernel rotated half a turn, its rows
+    # and columns swapped, and padding K-1-pad (an implicit GEMM too). Otherwise: dcols, then col2im.
+    as_conv = stride == 1
+    per_image = C_out * CKK + (0 if as_conv or not need_grad_x else CKK * HW)
+    bc = _chunk(B, per_image)
+    wt = None if as_conv or not need_grad_x else _weight_t(w)
+    back_taps = (_tap_table(C_out, K, Ho, Wo, True), Ho, Wo, W, 1, K - 1 - pad) if as_conv else None
     for b0 in range(0, B, bc):
         nb = min(bc, B - b0)
-        cols = workspace("conv_cols", nb * CKK * HW, dt)
         part = workspace("conv_part", nb * C_out * CKK, dt)
-        _im2col(xf, cols, b0, nb, C_in, H, W, K, stride, pad, Ho, Wo)
-        # part[b] (C_out, CKK) = grad_y[b] (C_out, HW) @ cols[b]^T (HW, CKK)
-        gemm(gyf, cols, part, C_out, CKK, HW, HW, HW, CKK, trans_b=True, a_off=b0 * C_out * HW,
-             batch=nb, sa_z=C_out * HW, sb_z=CKK * HW, sc_z=C_out * CKK)
+        # part[b] (C_out, CKK) = grad_y[b] (C_out, HW) @ im2col(x[b])^T (HW, CKK)
+        gemm(gyf, xf, part, C_out, CKK, HW, HW, 0, CKK, trans_b=True, a_off=b0 * C_out * HW,
+             b_off=b0 * C_in * H * W, batch=nb, sa_z=C_out * HW, sb_z=C_in * H * W, sc_z=C_out * CKK,
+             gather=taps)
         _launch_1d(_gradw_kernel(dt), gw.size, part, gwf, nb, C_in, C_out, KK, b0 > 0,
                    threads=min(threads_1d(), 64))   # few outputs: small blocks spread over the SMs
         if not need_grad_x:
             continue
-        # dcols[b] (CKK, HW) = wT^T (CKK, C_out) @ grad_y[b] (C_out, HW), into the cols buffer
+        if as_conv:
+            # grad_x[b] (C_in, H*W) = w (C_in, C_out*KK) @ im2col_rotated(grad_y[b]) (C_out*KK, H*W)
+            gemm(flat(w), gyf, gxf, C_in, H * W, C_out * KK, C_out * KK, 0, H * W, b_off=b0 * C_out * HW,
+                 c_off=b0 * C_in * H * W, batch=nb, sb_z=C_out * HW, sc_z=C_in * H * W, gather=back_taps)
+            continue
+        # dcols[b] (CKK, HW) = wT^T (CKK, C_out) @ grad_y[b] (C_out, HW), then a col2im gather
+        cols = workspace("conv_cols", nb * CKK * HW, dt)
         gemm(wt, gyf, cols, CKK, HW, C_out, CKK, HW, HW, trans_a=True, b_off=b0 * C_out * HW,
              batch=nb, sb_z=C_out * HW, sc_z=CKK * HW)
         n = nb * C_in * H * W
-        _launch_1d(_col2im_kernel(dt, stride == 1), n, cols, gxf, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
+        _launch_1d(_col2im_kernel(dt), n, cols, gxf, b0 * C_in * H * W, n, C_in, H, W, K, stride, pad, Ho, Wo)
     return (gx if need_grad_x else None), gw
 
 

@@ -20,13 +20,18 @@ One kernel template, compiled per (dtype, tile config, trans_a, trans_b, activat
   blocks, column blocks and time-step slices of bigger arrays are used in place.
 * grid z indexes a batch (strides sa_z, sb_z, sc_z, sd_z); ``nred`` sums that many (A, B) pairs
   (strides sa_r, sb_r) into the same C tile (a batch-reduced GEMM).
+* Implicit im2col (``gather``): B is read straight from an image X (C, H, W) as the column matrix
+  cols (R, P) = im2col(X) that a convolution multiplies, never stored. Row r of cols (one (channel,
+  kernel row p, kernel column q)) is a table entry packing (offset c*H*W + p*W + q, p, q); column P is an
+  output pixel (i, j), whose window starts at (i*stride - pad, j*stride - pad); taps outside the image
+  read as zero. B is cols (K = R, N = P) or, with trans_b, cols^T (N = R, K = P).
 """
 
 import functools
 
 import numpy as np
 
-from fastdl.cuda._compat import cuda, simulator, uint64 as U
+from fastdl.cuda._compat import cuda, int64 as I64, simulator, uint32 as U32, uint64 as U
 from fastdl.cuda._device import Io, cdiv, dummy, empty, flat, grid_1d, jit_kernel, launch, threads_1d, workspace
 from fastdl.cuda.activations import ACT_CODES, act_device, activation_backward_dev
 
@@ -69,7 +74,8 @@ def pick_config(M, N, batch=1, dtype=np.float32):
 
 
 @functools.lru_cache(maxsize=None)
-def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_blocks=None, split=False):
+def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_blocks=None, split=False,
+                 gather=False):
     dtype = np.dtype(dtype)
     BM, BN, BK, TM, TN = cfg
     SM, SN = BM // TM, BN // TN          # threads along M and along N
@@ -92,7 +98,8 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
     SGM, SGN = BM // GM, BN // GN
     ALIGN = None if simulator() else 16
     zero = dtype.type(0)
-    HAS_BIAS, HAS_ADD, SPLIT = bool(has_bias), bool(has_add), bool(split)
+    HAS_BIAS, HAS_ADD, SPLIT, GATHER = bool(has_bias), bool(has_add), bool(split), bool(gather)
+    OUTSIDE = -(1 << 30)                  # a window row that fails every bounds check (pixel past the end)
     actf = act_device(dtype, act)
     # per-thread load pattern: contiguous-axis index tid % EXT, other axis tid // EXT + l * STEP
     EXT_A = BM if trans_a else BK
@@ -150,6 +157,45 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
             idx += stride
 
     @cuda.jit(device=True)
+    def window(pix, npix, gWo, gs, gpad):
+        """(top row, left column) of output pixel pix's window in the image; OUTSIDE past the last pixel."""
+        if pix >= npix:
+            return OUTSIDE, OUTSIDE
+        i = I64(U32(pix) // U32(gWo))    # 32-bit division: a 64-bit one costs several times more
+        return i * gs - gpad, (pix - i * gWo) * gs - gpad
+
+    @cuda.jit(device=True)
+    def tap(X, base, tab, r, wy, wx, gH, gW):
+        """cols[r, pixel] for the pixel whose window starts at (wy, wx): X (C, H, W) from base.
+        tab[r] packs the row's tap: offset << 32 | p << 16 | q."""
+        t = tab[U(r)]
+        yy = wy + ((t >> 16) & 0xFFFF)
+        xx = wx + (t & 0xFFFF)
+        if yy >= 0 and yy < gH and xx >= 0 and xx < gW:
+            return X[U(base + (t >> 32) + wy * gW + wx)]
+        return zero
+
+    @cuda.jit(device=True)
+    def gather_b(X, rb, base, tab, n0, k0, N, K, tid, wy, wx, gH, gW, gWo, gs, gpad):
+        # B is cols (K, N) (rows r = k, pixels n; this thread's pixel is fixed, its window (wy, wx)
+        # computed once) or, with trans_b, cols^T (N, K) (rows r = n, pixels k: one window per tile).
+        if trans_b:
+            kk, _ = b_coords(tid, 0)
+            wy, wx = window(k0 + kk, K, gWo, gs, gpad)
+        for l in range(LB):
+            kk, nn = b_coords(tid, l)
+            r = n0 + nn if trans_b else k0 + kk
+            rows = N if trans_b else K
+            rb[l] = tap(X, base, tab, r, wy, wx, gH, gW) if r < rows else zero
+
+    @cuda.jit(device=True)
+    def fetch_b(B, rb, base, ldb, n0, k0, N, K, tid, inside, tab, wy, wx, gH, gW, gWo, gs, gpad):
+        if GATHER:
+            gather_b(B, rb, base, tab, n0, k0, N, K, tid, wy, wx, gH, gW, gWo, gs, gpad)
+        else:
+            load_b(B, rb, base, ldb, n0, k0, N, K, tid, inside)
+
+    @cuda.jit(device=True)
     def store_tiles(As, Bs, ra, rb, tid, buf):
         for l in range(LA):
             mm, kk = a_coords(tid, l)
@@ -173,7 +219,7 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
                 acc[i * TN + j] += af[i] * bf[j]
 
     def kernel(A, B, C, bias, D, M, N, K, lda, ldb, ldc, ldd, a_off, b_off, c_off, d_off,
-               sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r):
+               sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r, tab, gH, gW, gWo, gs, gpad):
         As = cuda.shared.array(ASZ2, dtype, alignment=ALIGN)   # two A tiles, transposed: As[buf][k*BMP + m]
         Bs = cuda.shared.array(BSZ2, dtype, alignment=ALIGN)   # two B tiles: Bs[buf][k*BNP + n]
         acc = cuda.local.array(TMN, dtype)
@@ -200,6 +246,10 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
         full_k = (kend - kbeg) // BK      # K tiles with no K tail
         rows_in = m0 + BM <= M
         cols_in = n0 + BN <= N
+        wy, wx = OUTSIDE, OUTSIDE         # gather, B = cols: this thread's output pixel's window
+        if GATHER and not trans_b:
+            _, nn = b_coords(tid, 0)
+            wy, wx = window(n0 + nn, N, gWo, gs, gpad)
         for r in range(nred):
             abase = a_off + z * sa_z + r * sa_r
             bbase = b_off + z * sb_z + r * sb_r
@@ -209,7 +259,8 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
             # double-buffered tiles: tile kt is multiplied from buffer kt % 2 while tile kt + 1 goes
             # from registers into the other buffer, so one barrier per K tile suffices
             load_a(A, ra, abase, lda, m0, kbeg, M, kend, tid, rows_in and full_k > 0)
-            load_b(B, rb, bbase, ldb, n0, kbeg, N, kend, tid, cols_in and full_k > 0)
+            fetch_b(B, rb, bbase, ldb, n0, kbeg, N, kend, tid, cols_in and full_k > 0,
+                    tab, wy, wx, gH, gW, gWo, gs, gpad)
             store_tiles(As, Bs, ra, rb, tid, 0)
             cuda.syncthreads()
             for kt in range(ktiles):
@@ -217,7 +268,8 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
                 if kt + 1 < ktiles:       # fetch the next tile into registers while this one is multiplied
                     k1 = kbeg + (kt + 1) * BK
                     load_a(A, ra, abase, lda, m0, k1, M, kend, tid, rows_in and kt + 1 < full_k)
-                    load_b(B, rb, bbase, ldb, n0, k1, N, kend, tid, cols_in and kt + 1 < full_k)
+                    fetch_b(B, rb, bbase, ldb, n0, k1, N, kend, tid, cols_in and kt + 1 < full_k,
+                            tab, wy, wx, gH, gW, gWo, gs, gpad)
                 a_tile = cur * ASZ
                 b_tile = cur * BSZ
                 for kk in range(0, BK, 2):    # two k per pass: the second fragment's loads overlap the first's FMAs
@@ -282,13 +334,23 @@ def _split_count(M, N, K, cfg):
     return max(1, min(cdiv(NUM_SMS, tiles), K // 256, 16))
 
 
+def gather_args(gather=None):
+    """The six trailing GEMM kernel arguments: (table, H, W, W_out, stride, pad) of an implicit im2col
+    (see the module docstring), or placeholders for a plain GEMM."""
+    if gather is None:
+        return (dummy(np.int64), 0, 0, 1, 1, 0)
+    return tuple(gather)
+
+
 def gemm(A, B, C, M, N, K, lda, ldb, ldc, trans_a=False, trans_b=False, bias=None, D=None, ldd=0,
          act=0, a_off=0, b_off=0, c_off=0, d_off=0, batch=1, sa_z=0, sb_z=0, sc_z=0, sd_z=0,
-         nred=1, sa_r=0, sb_r=0, cfg=None):
+         nred=1, sa_r=0, sb_r=0, cfg=None, gather=None):
     """Launch C = act(op(A) @ op(B) + bias + D) on flat device arrays (see the module docstring).
 
     A is (M, K) with row stride lda (or (K, M) if trans_a), B is (K, N) with row stride ldb (or
     (N, K) if trans_b), C and D are (M, N) with row strides ldc / ldd; *_off are element offsets.
+    gather = (table, H, W, W_out, stride, pad): B is the implicit im2col of the image(s) in B instead
+    (ldb unused; b_off, sb_z, sb_r locate images).
     """
     if M <= 0 or N <= 0 or batch <= 0:
         return
@@ -299,27 +361,29 @@ def gemm(A, B, C, M, N, K, lda, ldb, ldc, trans_a=False, trans_b=False, bias=Non
         S = _split_count(M, N, K, cfg)
         if S > 1:
             _gemm_split(A, B, C, M, N, K, lda, ldb, ldc, trans_a, trans_b, bias, D, ldd, act,
-                        a_off, b_off, c_off, d_off, cfg, S)
+                        a_off, b_off, c_off, d_off, cfg, S, gather)
             return
     kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), act, bias is not None, D is not None,
-                             blocks_per_sm(cfg, dt))
+                             blocks_per_sm(cfg, dt), False, gather is not None)
     grid = (cdiv(N, cfg[1]), cdiv(M, cfg[0]), batch)
     dmy = dummy(dt)
     launch(kern, grid, nt, A, B, C, dmy if bias is None else bias, dmy if D is None else D,
-           M, N, K, lda, ldb, ldc, ldd, a_off, b_off, c_off, d_off, sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r)
+           M, N, K, lda, ldb, ldc, ldd, a_off, b_off, c_off, d_off, sa_z, sb_z, sc_z, sd_z, nred, sa_r, sb_r,
+           *gather_args(gather))
 
 
 def _gemm_split(A, B, C, M, N, K, lda, ldb, ldc, trans_a, trans_b, bias, D, ldd, act,
-                a_off, b_off, c_off, d_off, cfg, S):
+                a_off, b_off, c_off, d_off, cfg, S, gather=None):
     # S partial products over K slices into a scratch (S, M, N), then one reduce + epilogue kernel
     dt = C.dtype
     kslice = cdiv(cdiv(K, S), cfg[2]) * cfg[2]
     S = cdiv(K, kslice)
     part = workspace("gemm_splitk", S * M * N, dt)
     dmy = dummy(dt)
-    kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), 0, False, False, blocks_per_sm(cfg, dt), True)
+    kern, nt = _gemm_kernel(dt, cfg, bool(trans_a), bool(trans_b), 0, False, False, blocks_per_sm(cfg, dt), True,
+                            gather is not None)
     launch(kern, (cdiv(N, cfg[1]), cdiv(M, cfg[0]), S), nt, A, B, part, dmy, dmy,
-           M, N, K, lda, ldb, N, 0, a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, kslice, 0)
+           M, N, K, lda, ldb, N, 0, a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, kslice, 0, *gather_args(gather))
     red = _splitk_reduce_kernel(dt, act, bias is not None, D is not None)
     t = threads_1d()
     launch(red, grid_1d(M * N, t), t, part, S, C, dmy if bias is None else bias, dmy if D is None else D,
@@ -345,6 +409,7 @@ class PartialGemm:
         self.M, self.N, self.K = M, N, K
         self.P = workspace(name, self.S * M * N, dtype)
         self.dmy = dummy(dtype)
+        self.no_gather = gather_args()
 
     def __call__(self, A, B, lda, ldb, a_off=0, b_off=0):
         """Launch; returns P (flat, slice s at s*M*N)."""
@@ -352,7 +417,7 @@ class PartialGemm:
         if M * N == 0:
             return self.P
         launch(self.kern, self.grid, self.nt, A, B, self.P, self.dmy, self.dmy, M, N, self.K, lda, ldb, N, 0,
-               a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, self.kslice, 0)
+               a_off, b_off, 0, 0, 0, 0, M * N, 0, 1, self.kslice, 0, *self.no_gather)
         return self.P
 
 
