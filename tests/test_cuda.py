@@ -60,6 +60,41 @@ def test_matmul_production_tiles_interior(rng, trans):
         np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-5, err_msg=str(cfg))
 
 
+def _im2col(x, K, stride, pad):
+    """cols (C*K*K, Ho*Wo) of one image x (C, H, W), the matrix the implicit-im2col GEMM never stores."""
+    C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad)))
+    Ho, Wo = (H + 2 * pad - K) // stride + 1, (W + 2 * pad - K) // stride + 1
+    cols = np.empty((C, K, K, Ho, Wo), x.dtype)
+    for p in range(K):
+        for q in range(K):
+            cols[:, p, q] = xp[:, p:p + stride * Ho:stride, q:q + stride * Wo:stride]
+    return cols.reshape(C * K * K, Ho * Wo), Wo
+
+
+@pytest.mark.parametrize("trans_b", [False, True])
+def test_gather_gemm_production_tiles(rng, trans_b):
+    """Each GPU tile configuration with the implicit-im2col B operand: cols (K = C*K*K, N = pixels) as the
+    forward uses it, or cols^T (K = pixels, with a K tail) at stride 2 as grad_w does."""
+    from fastdl.cuda._device import as_device, flat
+    from fastdl.cuda.conv import _tap_table
+    from fastdl.cuda.matmul import CONFIGS, gemm
+    C, H, W, K, stride, pad = (2, 5, 4, 3, 1, 1) if not trans_b else (2, 7, 6, 3, 2, 1)
+    x = random(rng, (C, H, W), np.float32)
+    cols, Wo = _im2col(x, K, stride, pad)
+    R, P = cols.shape
+    M = 3
+    N, depth = (R, P) if trans_b else (P, R)
+    a = random(rng, (M, depth), np.float32)
+    taps = (_tap_table(C, K, H, W, False), H, W, Wo, stride, pad)
+    for cfg, _, _ in CONFIGS:
+        c = as_device(np.zeros((M, N), np.float32))
+        gemm(flat(as_device(a)), flat(as_device(x)), flat(c), M, N, depth, depth, 0, N, trans_b=trans_b,
+             cfg=cfg, gather=taps)
+        expected = a @ (cols.T if trans_b else cols)
+        np.testing.assert_allclose(c.copy_to_host(), expected, rtol=1e-5, atol=1e-5, err_msg=str(cfg))
+
+
 @pytest.mark.parametrize("act", ACTS)
 def test_activation(rng, dtype, act):
     x = random(rng, (3, 7), dtype)
