@@ -254,6 +254,13 @@ def test_lstm_split_k_partials(rng, monkeypatch):
                                                    random(rng, (2, 5), np.float64)], "cuda")
 
 
+def test_conv2d_images_too_big_for_the_tap_table():
+    """An image whose offsets overflow the table's 31 bits is refused with the shapes, before any launch."""
+    from fastdl.cuda.conv import _tap_table
+    with pytest.raises(ValueError, match=r"\(C, H, W\) = \(65536, 256, 256\).*C\*H\*W < 2\*\*31"):
+        _tap_table(1 << 16, 3, 256, 256, False)
+
+
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv2d_one_image_split_k(rng, monkeypatch, stride):
     """A lone image (batch 1) on a GPU splits its implicit-im2col GEMMs over K when they have few output

@@ -151,8 +151,8 @@ def _tap_table(C, K, H, W, flip):
     tab = _tables.get(key)
     if tab is None:
         if K >= 1 << 16 or C * H * W >= 1 << 31:
-            raise ValueError(f"conv2d (cuda): kernel size {K} must be < 65536 and an image's C*H*W = "
-                             f"{C * H * W} < 2**31 for the implicit-im2col table")
+            raise ValueError(f"conv2d on cuda: an image is (C, H, W) = ({C}, {H}, {W}) with kernel size {K}; "
+                             f"the implicit im2col needs C*H*W < 2**31 and K < 65536")
         c, p, q = np.meshgrid(np.arange(C, dtype=np.int64), np.arange(K, dtype=np.int64),
                               np.arange(K, dtype=np.int64), indexing="ij")
         if flip:
@@ -171,9 +171,9 @@ def conv2d_dev(x, w, stride=1, padding="same"):
         return y
     if CKK == 0:
         return _fill_zero(y)
+    taps = (_tap_table(C_in, K, H, W, False), H, W, Wo, stride, pad)
     wt = _weight_t(w)
     xf, yf = flat(x), flat(y)
-    taps = (_tap_table(C_in, K, H, W, False), H, W, Wo, stride, pad)
     bc = _chunk(B, 0)
     for b0 in range(0, B, bc):
         nb = min(bc, B - b0)
@@ -207,7 +207,9 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same", need_grad_x=True
     per_image = C_out * CKK + (0 if as_conv or not need_grad_x else CKK * HW)
     bc = _chunk(B, per_image)
     wt = None if as_conv or not need_grad_x else _weight_t(w)
-    back_taps = (_tap_table(C_out, K, Ho, Wo, True), Ho, Wo, W, 1, K - 1 - pad) if as_conv else None
+    back_taps = None
+    if as_conv and need_grad_x:
+        back_taps = (_tap_table(C_out, K, Ho, Wo, True), Ho, Wo, W, 1, K - 1 - pad)
     for b0 in range(0, B, bc):
         nb = min(bc, B - b0)
         part = workspace("conv_part", nb * C_out * CKK, dt)
