@@ -4,6 +4,7 @@ Runs on a real GPU or under the CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set befo
 imported); shapes are tiny and include 1, primes and sizes that are not multiples of the tiles.
 """
 
+import importlib
 import subprocess
 import sys
 
@@ -72,21 +73,26 @@ def _im2col(x, K, stride, pad):
     return cols.reshape(C * K * K, Ho * Wo), Wo
 
 
-@pytest.mark.parametrize("trans_b", [False, True])
-def test_gather_gemm_production_tiles(rng, trans_b):
-    """Each GPU tile configuration with the implicit-im2col B operand: cols (K = C*K*K, N = pixels) as the
-    forward uses it, or cols^T (K = pixels, with a K tail) at stride 2 as grad_w does."""
+@pytest.mark.parametrize("trans_b,stride", [(False, 1), (False, 2), (True, 2)])
+def test_gather_gemm_production_tiles(rng, trans_b, stride):
+    """Each GPU tile configuration with the implicit-im2col B operand, on several tiles along M and N with
+    edge tiles: cols (K = C*K*K, N = pixels) as the forward uses it, or cols^T (K = pixels, with a K
+    tail) as grad_w does."""
     from fastdl.cuda._device import as_device, flat
     from fastdl.cuda.conv import _tap_table
     from fastdl.cuda.matmul import CONFIGS, gemm
-    C, H, W, K, stride, pad = (2, 5, 4, 3, 1, 1) if not trans_b else (2, 7, 6, 3, 2, 1)
+    K, pad = 3, 1
+    if trans_b:
+        C, H, W = 8, 9, 8            # cols^T is (72 rows, 20 pixels): several tiles along N, a K tail
+    else:
+        C, H, W = (2, 13, 12) if stride == 1 else (2, 25, 22)   # 156 / 143 pixels: two tiles of 128
     x = random(rng, (C, H, W), np.float32)
     cols, Wo = _im2col(x, K, stride, pad)
     R, P = cols.shape
-    M = 3
+    M = 37
     N, depth = (R, P) if trans_b else (P, R)
     a = random(rng, (M, depth), np.float32)
-    taps = (_tap_table(C, K, H, W, False), H, W, Wo, stride, pad)
+    taps = (_tap_table(C, K, H, W, False, P), H, W, Wo, stride, pad)
     for cfg, _, _ in CONFIGS:
         c = as_device(np.zeros((M, N), np.float32))
         gemm(flat(as_device(a)), flat(as_device(x)), flat(c), M, N, depth, depth, 0, N, trans_b=trans_b,
@@ -254,21 +260,50 @@ def test_lstm_split_k_partials(rng, monkeypatch):
                                                    random(rng, (2, 5), np.float64)], "cuda")
 
 
-def test_conv2d_images_too_big_for_the_tap_table():
-    """An image whose offsets overflow the table's 31 bits is refused with the shapes, before any launch."""
+@pytest.mark.parametrize("C,K,H,W,flip,pixels", [
+    (1 << 16, 3, 256, 256, False, 1),     # C*H*W = 2**32
+    (2047, 5, 1, 1 << 20, False, 1),      # C*H*W < 2**31, but the last channel's tap p = 2 (K > H) is not
+    (2047, 5, 1, 1 << 20, True, 1),       # the same with the rotated kernel
+    (1, 3, 4, 4, False, 1 << 32),         # more output pixels than a 32-bit index
+])
+def test_conv2d_images_too_big_for_the_tap_table(C, K, H, W, flip, pixels):
+    """A geometry whose tap offsets or pixel indices overflow the table is refused with the shapes,
+    before any launch."""
     from fastdl.cuda.conv import _tap_table
-    with pytest.raises(ValueError, match=r"\(C, H, W\) = \(65536, 256, 256\).*C\*H\*W < 2\*\*31"):
-        _tap_table(1 << 16, 3, 256, 256, False)
+    with pytest.raises(ValueError, match=rf"\(C, H, W\) = \({C}, {H}, {W}\) with kernel size {K}.*< 2\*\*31"):
+        _tap_table(C, K, H, W, flip, pixels)
 
 
-@pytest.mark.parametrize("stride", [1, 2])
-def test_conv2d_one_image_split_k(rng, monkeypatch, stride):
+def test_conv2d_largest_tap_offset_that_fits():
+    """The packed table keeps the largest offset it allows, 2**31 - 1, intact (decoded as the kernel does)."""
+    from fastdl.cuda.conv import _tap_table
+    C, K, H, W = 2, 1, 1, (1 << 31) - 1          # channel 1 starts at offset 2**31 - 1
+    tab = _tap_table(C, K, H, W, False, 1).copy_to_host()
+    np.testing.assert_array_equal(tab >> 32, [0, (1 << 31) - 1])
+    np.testing.assert_array_equal(tab & 0xFFFFFFFF, [0, 0])      # p = q = 0
+
+
+@pytest.mark.parametrize("K,stride,padding", [(3, 1, "same"), (3, 2, "same"), (2, 1, "same"), (3, 1, "valid")])
+def test_conv2d_one_image_split_k(rng, monkeypatch, K, stride, padding):
     """A lone image (batch 1) on a GPU splits its implicit-im2col GEMMs over K when they have few output
     tiles: the gathered columns are read slice by slice, then summed."""
     import importlib
     matmul = importlib.import_module("fastdl.cuda.matmul")
     monkeypatch.setattr(matmul, "_split_count", lambda M, N, K, cfg: 3)
-    x, w = random(rng, (1, 2, 5, 4), np.float64), random(rng, (2, 3, 3, 3), np.float64)
+    x, w = random(rng, (1, 2, 5, 4), np.float64), random(rng, (2, 3, K, K), np.float64)
+    kw = {"stride": stride, "padding": padding}
+    y, _ = check_op("conv2d", (x, w), "cuda", kw)
+    check_op("conv2d_backward", (x, w, random(rng, np.asarray(y).shape, np.float64)), "cuda", kw)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_in_chunks_of_images(rng, monkeypatch, stride):
+    """Batches split into chunks (the grid's z limit, the scratch limit): later chunks' offsets, and
+    grad_w accumulated over chunks."""
+    conv = importlib.import_module("fastdl.cuda.conv")
+    monkeypatch.setattr(conv, "MAX_GRID_Z", 2)
+    monkeypatch.setattr(conv, "COLS_LIMIT", 200)       # stride 2: dcols (54 x 6 per image) one image at a time
+    x, w = random(rng, (5, 2, 4, 5), np.float64), random(rng, (2, 3, 3, 3), np.float64)
     y, _ = check_op("conv2d", (x, w), "cuda", {"stride": stride})
     check_op("conv2d_backward", (x, w, random(rng, np.asarray(y).shape, np.float64)), "cuda", {"stride": stride})
 

@@ -142,22 +142,30 @@ def _chunk(B, per_image):
 _tables = {}
 
 
-def _tap_table(C, K, H, W, flip):
-    """The implicit-im2col table of a (C, H, W) image (matmul's ``gather``), on the device: row
-    r = c*K*K + p*K + q of cols is the tap offset << 32 | p' << 16 | q' with offset c*H*W + p'*W + q',
-    where (p', q') is (p, q), or (K-1-p, K-1-q) with ``flip`` (the kernel rotated half a turn, for the
-    input gradient)."""
-    key = (C, K, H, W, bool(flip))
+def _too_big(C, K, H, W, pixels):
+    raise ValueError(f"conv2d on cuda: an image is (C, H, W) = ({C}, {H}, {W}) with kernel size {K} and "
+                     f"{pixels} output pixels; the implicit im2col needs every tap offset c*H*W + p*W + q "
+                     f"< 2**31, K < 65536 and fewer than 2**32 output pixels")
+
+
+def _tap_table(C, K, H, W, flip, pixels):
+    """The implicit-im2col table of a (C, H, W) image (matmul's ``gather``) for an output grid of
+    ``pixels`` pixels, on the device: row r = c*K*K + p*K + q of cols is the tap
+    offset << 32 | p' << 16 | q' with offset c*H*W + p'*W + q', where (p', q') is (p, q), or
+    (K-1-p, K-1-q) with ``flip`` (the kernel rotated half a turn, for the input gradient)."""
+    key = (C, K, H, W, bool(flip), pixels)
     tab = _tables.get(key)
     if tab is None:
-        if K >= 1 << 16 or C * H * W >= 1 << 31:
-            raise ValueError(f"conv2d on cuda: an image is (C, H, W) = ({C}, {H}, {W}) with kernel size {K}; "
-                             f"the implicit im2col needs C*H*W < 2**31 and K < 65536")
+        if K >= 1 << 16 or pixels >= 1 << 32:
+            _too_big(C, K, H, W, pixels)
         c, p, q = np.meshgrid(np.arange(C, dtype=np.int64), np.arange(K, dtype=np.int64),
                               np.arange(K, dtype=np.int64), indexing="ij")
         if flip:
             p, q = K - 1 - p, K - 1 - q
-        host = ((c * H * W + p * W + q) << 32 | p << 16 | q).reshape(-1)
+        offsets = c * H * W + p * W + q
+        if offsets.max() >= 1 << 31:
+            _too_big(C, K, H, W, pixels)
+        host = (offsets << 32 | p << 16 | q).reshape(-1)
         tab = _tables[key] = cuda.to_device(host)
     return tab
 
@@ -171,7 +179,7 @@ def conv2d_dev(x, w, stride=1, padding="same"):
         return y
     if CKK == 0:
         return _fill_zero(y)
-    taps = (_tap_table(C_in, K, H, W, False), H, W, Wo, stride, pad)
+    taps = (_tap_table(C_in, K, H, W, False, HW), H, W, Wo, stride, pad)
     wt = _weight_t(w)
     xf, yf = flat(x), flat(y)
     bc = _chunk(B, 0)
@@ -200,7 +208,7 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same", need_grad_x=True
             gw = _fill_zero(gw)
         return (gx if need_grad_x else None), gw
     xf, gyf, gxf, gwf = flat(x), flat(grad_y), flat(gx), flat(gw)
-    taps = (_tap_table(C_in, K, H, W, False), H, W, Wo, stride, pad)
+    taps = (_tap_table(C_in, K, H, W, False, HW), H, W, Wo, stride, pad)
     # stride 1: grad_x is the convolution of grad_y with the kernel rotated half a turn, its rows
     # and columns swapped, and padding K-1-pad (an implicit GEMM too). Otherwise: dcols, then col2im.
     as_conv = stride == 1
@@ -209,7 +217,7 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same", need_grad_x=True
     wt = None if as_conv or not need_grad_x else _weight_t(w)
     back_taps = None
     if as_conv and need_grad_x:
-        back_taps = (_tap_table(C_out, K, Ho, Wo, True), Ho, Wo, W, 1, K - 1 - pad)
+        back_taps = (_tap_table(C_out, K, Ho, Wo, True, H * W), Ho, Wo, W, 1, K - 1 - pad)
     for b0 in range(0, B, bc):
         nb = min(bc, B - b0)
         part = workspace("conv_part", nb * C_out * CKK, dt)
