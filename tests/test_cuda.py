@@ -287,8 +287,7 @@ def test_conv2d_largest_tap_offset_that_fits():
 def test_conv2d_one_image_split_k(rng, monkeypatch, K, stride, padding):
     """A lone image (batch 1) on a GPU splits its implicit-im2col GEMMs over K when they have few output
     tiles: the gathered columns are read slice by slice, then summed."""
-    import importlib
-    matmul = importlib.import_module("fastdl.cuda.matmul")
+    matmul = importlib.import_module("fastdl.cuda.matmul")     # the module, not the kernel of that name
     monkeypatch.setattr(matmul, "_split_count", lambda M, N, K, cfg: 3)
     x, w = random(rng, (1, 2, 5, 4), np.float64), random(rng, (2, 3, K, K), np.float64)
     kw = {"stride": stride, "padding": padding}
@@ -302,7 +301,7 @@ def test_conv2d_in_chunks_of_images(rng, monkeypatch, stride):
     grad_w accumulated over chunks."""
     conv = importlib.import_module("fastdl.cuda.conv")
     monkeypatch.setattr(conv, "MAX_GRID_Z", 2)
-    monkeypatch.setattr(conv, "COLS_LIMIT", 200)       # stride 2: dcols (54 x 6 per image) one image at a time
+    monkeypatch.setattr(conv, "COLS_LIMIT", 200)   # scratch per image: 54 (stride 1), 162 (stride 2, dcols)
     x, w = random(rng, (5, 2, 4, 5), np.float64), random(rng, (2, 3, 3, 3), np.float64)
     y, _ = check_op("conv2d", (x, w), "cuda", {"stride": stride})
     check_op("conv2d_backward", (x, w, random(rng, np.asarray(y).shape, np.float64)), "cuda", {"stride": stride})
