@@ -55,3 +55,28 @@ def test_softmax_rows_in_shared_memory_where_they_fit(C, dtype, cached):
 
 def test_softmax_without_a_shared_memory_limit_keeps_rows_in_l2():
     assert softmax_xent._config(50304, np.dtype(np.float32))[3] is False
+
+
+def test_a_refused_shared_memory_opt_in_is_not_asked_again(monkeypatch):
+    """When the driver refuses a kernel more dynamic shared memory, later launches asking as much or more
+    fall back at once (no compile lookup and driver call per launch); a smaller request is still tried."""
+    device = importlib.import_module("fastdl.cuda._device")
+    monkeypatch.setattr(device, "simulator", lambda: False)
+
+    class RefusedKernel:
+        asked = 0
+
+        def typeof_pyval(self, value):
+            return value
+
+        def compile(self, signature):
+            self.asked += 1
+            raise RuntimeError("CUDA_ERROR_INVALID_VALUE")
+
+    kernel = RefusedKernel()
+    assert not device.allow_dynamic_shared(kernel, (1,), 100_000)
+    assert not device.allow_dynamic_shared(kernel, (1,), 100_000)
+    assert not device.allow_dynamic_shared(kernel, (1,), 120_000)
+    assert kernel.asked == 1
+    assert not device.allow_dynamic_shared(kernel, (1,), 60_000)
+    assert kernel.asked == 2

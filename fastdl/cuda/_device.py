@@ -259,17 +259,21 @@ def launch(disp, grid, block, *args, shared=0):
 
 
 _dynamic_shared = {}
+_dynamic_shared_refused = {}
 
 
 def allow_dynamic_shared(disp, args, nbytes):
     """Compile disp for args and let it launch with up to nbytes of dynamic shared memory; False where
     the driver refuses. Past 48 KB a kernel must opt in (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
-    the limit set only ever grows, so launches with fewer bytes stay allowed."""
+    the limit set only ever grows, so launches with fewer bytes stay allowed, and a refused size is
+    remembered, so later calls with as many bytes or more are refused without asking the driver again."""
     if simulator():
         return True
     allowed = _dynamic_shared.get(disp, 0)
     if nbytes <= allowed:
         return True
+    if nbytes >= _dynamic_shared_refused.get(disp, float("inf")):
+        return False
     try:
         kernel = disp.compile(tuple(disp.typeof_pyval(a) for a in args))
         cufunc = kernel._codelibrary.get_cufunc()
@@ -277,6 +281,7 @@ def allow_dynamic_shared(disp, args, nbytes):
         attr = drv.binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
         drv.driver.cuKernelSetAttribute(attr, int(nbytes), cufunc.handle, cufunc.device.id)
     except Exception:
+        _dynamic_shared_refused[disp] = int(nbytes)
         return False
     _dynamic_shared[disp] = int(nbytes)
     return True

@@ -153,11 +153,11 @@ def _tap_table(C, K, H, W, flip, pixels):
     ``pixels`` pixels, on the device: row r = c*K*K + p*K + q of cols is the tap
     offset << 32 | p' << 16 | q' with offset c*H*W + p'*W + q', where (p', q') is (p, q), or
     (K-1-p, K-1-q) with ``flip`` (the kernel rotated half a turn, for the input gradient)."""
-    key = (C, K, H, W, bool(flip), pixels)
+    if K >= 1 << 16 or pixels >= 1 << 32:
+        _too_big(C, K, H, W, pixels)
+    key = (C, K, H, W, bool(flip))
     tab = _tables.get(key)
     if tab is None:
-        if K >= 1 << 16 or pixels >= 1 << 32:
-            _too_big(C, K, H, W, pixels)
         c, p, q = np.meshgrid(np.arange(C, dtype=np.int64), np.arange(K, dtype=np.int64),
                               np.arange(K, dtype=np.int64), indexing="ij")
         if flip:

@@ -73,6 +73,42 @@ def pick_config(M, N, batch=1, dtype=np.float32):
     return best
 
 
+def _tile_loader(BO, BK, NT, L, k_major, zero):
+    """(coords, load) device functions for one operand's BO x BK tile (O is M for A, N for B), which each
+    of the NT threads loads L elements of per K tile. The operand is stored (K, O) when ``k_major``, else
+    (O, K); a thread's elements share the contiguous-axis index tid % extent and step STEP rows apart."""
+    EXT = BO if k_major else BK           # tile extent along the contiguous axis: it must divide the block
+    assert NT % EXT == 0
+    STEP = NT // EXT
+
+    @cuda.jit(device=True)
+    def coords(tid, l):
+        """(o, k) inside the tile of the l-th element this thread loads."""
+        if k_major:
+            return tid % BO, tid // BO + l * STEP
+        return tid // BK + l * STEP, tid % BK
+
+    @cuda.jit(device=True)
+    def load(X, r, base, ld, o0, k0, O, K, tid, inside):
+        # r[l] = op(X)[o0 + o, k0 + k] of the l-th element, zero outside (O, K). inside: the whole tile
+        # lies within (O, K), so no element needs a bounds check. Element l sits STEP rows after l - 1.
+        oo, kk = coords(tid, 0)
+        if k_major:
+            idx = base + (k0 + kk) * ld + o0 + oo
+        else:
+            idx = base + (o0 + oo) * ld + k0 + kk
+        stride = STEP * ld
+        for l in range(L):
+            if inside:
+                r[l] = X[U(idx)]
+            else:
+                oo, kk = coords(tid, l)
+                r[l] = X[U(idx)] if o0 + oo < O and k0 + kk < K else zero
+            idx += stride
+
+    return coords, load
+
+
 @functools.lru_cache(maxsize=None)
 def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_blocks=None, split=False,
                  gather=False):
@@ -82,9 +118,6 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
     NT = SM * SN
     LA, LB = BM * BK // NT, BK * BN // NT  # elements each thread loads per K tile
     assert LA * NT == BM * BK and LB * NT == BK * BN and BK % 2 == 0
-    # A thread loads the elements (fixed, contiguous-axis index) + l * (NT / tile extent) along the other
-    # axis, so each tile extent along the contiguous axis must divide the block.
-    assert NT % (BM if trans_a else BK) == 0 and NT % (BK if trans_b else BN) == 0
     BMP = BM + (0 if trans_a else 4)      # padding breaks bank conflicts of transposing stores
     BNP = BN + (4 if trans_b else 0)
     TMN = TM * TN
@@ -101,60 +134,9 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
     HAS_BIAS, HAS_ADD, SPLIT, GATHER = bool(has_bias), bool(has_add), bool(split), bool(gather)
     OUTSIDE = -(1 << 30)                  # a window row that fails every bounds check (pixel past the end)
     actf = act_device(dtype, act)
-    # per-thread load pattern: contiguous-axis index tid % EXT, other axis tid // EXT + l * STEP
-    EXT_A = BM if trans_a else BK
-    STEP_A = NT // EXT_A
-    EXT_B = BK if trans_b else BN
-    STEP_B = NT // EXT_B
-
-    @cuda.jit(device=True)
-    def a_coords(tid, l):
-        """(m, k) inside the tile of the l-th A element this thread loads."""
-        if trans_a:                       # A is (K, M): contiguous along m
-            return tid % BM, tid // BM + l * STEP_A
-        return tid // BK + l * STEP_A, tid % BK   # A is (M, K): contiguous along k
-
-    @cuda.jit(device=True)
-    def b_coords(tid, l):
-        """(k, n) inside the tile of the l-th B element this thread loads."""
-        if trans_b:                       # B is (N, K): contiguous along k
-            return tid % BK, tid // BK + l * STEP_B
-        return tid // BN + l * STEP_B, tid % BN   # B is (K, N): contiguous along n
-
-    @cuda.jit(device=True)
-    def load_a(A, ra, base, lda, m0, k0, M, K, tid, inside):
-        # inside: the whole BM x BK tile lies within (M, K), so no element needs a bounds check.
-        # Element l sits STEP_A rows (trans_a: K rows, else M rows) of A after element l - 1.
-        mm, kk = a_coords(tid, 0)
-        if trans_a:                       # A is (K, M)
-            idx = base + (k0 + kk) * lda + m0 + mm
-        else:                             # A is (M, K)
-            idx = base + (m0 + mm) * lda + k0 + kk
-        stride = STEP_A * lda
-        for l in range(LA):
-            if inside:
-                ra[l] = A[U(idx)]
-            else:
-                mm, kk = a_coords(tid, l)
-                ra[l] = A[U(idx)] if m0 + mm < M and k0 + kk < K else zero
-            idx += stride
-
-    @cuda.jit(device=True)
-    def load_b(B, rb, base, ldb, n0, k0, N, K, tid, inside):
-        # as load_a: element l sits STEP_B rows of B after element l - 1
-        kk, nn = b_coords(tid, 0)
-        if trans_b:                       # B is (N, K)
-            idx = base + (n0 + nn) * ldb + k0 + kk
-        else:                             # B is (K, N)
-            idx = base + (k0 + kk) * ldb + n0 + nn
-        stride = STEP_B * ldb
-        for l in range(LB):
-            if inside:
-                rb[l] = B[U(idx)]
-            else:
-                kk, nn = b_coords(tid, l)
-                rb[l] = B[U(idx)] if n0 + nn < N and k0 + kk < K else zero
-            idx += stride
+    # A is (M, K), stored k-major ((K, M)) when trans_a; B is (K, N), stored k-major unless trans_b
+    a_coords, load_a = _tile_loader(BM, BK, NT, LA, trans_a, zero)    # a_coords -> (m, k)
+    b_coords, load_b = _tile_loader(BN, BK, NT, LB, not trans_b, zero)  # b_coords -> (n, k)
 
     @cuda.jit(device=True)
     def window(pix, npix, gWo, gs, gpad):
@@ -180,10 +162,10 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
         # B is cols (K, N) (rows r = k, pixels n; this thread's pixel is fixed, its window (wy, wx)
         # computed once) or, with trans_b, cols^T (N, K) (rows r = n, pixels k: one window per tile).
         if trans_b:
-            kk, _ = b_coords(tid, 0)
+            _, kk = b_coords(tid, 0)
             wy, wx = window(k0 + kk, K, gWo, gs, gpad)
         for l in range(LB):
-            kk, nn = b_coords(tid, l)
+            nn, kk = b_coords(tid, l)
             r = n0 + nn if trans_b else k0 + kk
             rows = N if trans_b else K
             rb[l] = tap(X, base, tab, r, wy, wx, gH, gW) if r < rows else zero
@@ -201,7 +183,7 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
             mm, kk = a_coords(tid, l)
             As[U(buf * ASZ + kk * BMP + mm)] = ra[l]
         for l in range(LB):
-            kk, nn = b_coords(tid, l)
+            nn, kk = b_coords(tid, l)
             Bs[U(buf * BSZ + kk * BNP + nn)] = rb[l]
 
     @cuda.jit(device=True)
@@ -248,7 +230,7 @@ def _gemm_kernel(dtype, cfg, trans_a, trans_b, act, has_bias, has_add, min_block
         cols_in = n0 + BN <= N
         wy, wx = OUTSIDE, OUTSIDE         # gather, B = cols: this thread's output pixel's window
         if GATHER and not trans_b:
-            _, nn = b_coords(tid, 0)
+            nn, _ = b_coords(tid, 0)
             wy, wx = window(n0 + nn, N, gWo, gs, gpad)
         for r in range(nred):
             abase = a_off + z * sa_z + r * sa_r
