@@ -1,5 +1,5 @@
 // activations.cpp — elementwise activations and their gradients: generic kernels over the Ops of
-// vec_math.hpp / vec_avx2.hpp / vec_avx512.hpp, one entry per ISA, OpenMP over chunks, bindings.
+// vec_math.hpp / vec_avx2.hpp / vec_avx512.hpp, one entry per ISA, run over chunks by the thread pool, bindings.
 #include "activations.hpp"
 
 #include <pybind11/numpy.h>

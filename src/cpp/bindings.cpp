@@ -16,6 +16,7 @@
 #include "gemm.hpp"
 #include "rnn.hpp"
 #include "softmax_xent.hpp"
+#include "threads_bind.hpp"
 
 namespace py = pybind11;
 using fastdl::index_t;
@@ -154,9 +155,6 @@ PYBIND11_MODULE(_core, m) {
     bind_dtype<float>(m, "float32");
     bind_dtype<double>(m, "float64");
 
-    m.def("set_num_threads", &fastdl::set_num_threads, py::arg("n"),
-          "Use n >= 1 threads in fastdl's C++ kernels (the default is OpenMP's, i.e. OMP_NUM_THREADS).");
-    m.def("get_num_threads", &fastdl::get_num_threads, "Number of threads fastdl's C++ kernels use.");
     m.def("gemm_kernels", &fastdl::gemm_kernels,
           "Names of the GEMM kernels this CPU can run: 'naive' (plain loop nest), 'generic' (packed GEMM with the "
           "plain C++ reference microkernel), then 'avx2' and 'avx512' where the CPU supports them.");
@@ -175,6 +173,7 @@ PYBIND11_MODULE(_core, m) {
         },
         "The CPU features that pick the GEMM microkernel, as {name: bool}.");
 
+    fastdl::bind_threads(m);
     fastdl::bind_conv(m);
     fastdl::bind_rnn(m);
     fastdl::bind_softmax_xent(m);

@@ -1,5 +1,5 @@
-// common.hpp — shared helpers for the fastdl C++ kernels: the index type, input checks, and the
-// process-wide thread count that fastdl's own OpenMP loops use.
+// common.hpp — shared helpers for the fastdl C++ kernels: the index type, input checks, and how many
+// threads and tasks a loop gets (thread_pool.hpp runs them).
 #pragma once
 
 #include <algorithm>
@@ -8,9 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#ifdef FASTDL_OPENMP
-#include <omp.h>
-#endif
+#include "thread_pool.hpp"
 
 namespace fastdl {
 
@@ -24,48 +22,38 @@ inline void require(bool ok, const std::string& message) {
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 
-// ---------------------------------------------------------------------------------------------
-// Thread count. 0 means "not set yet": the first query takes OpenMP's default (OMP_NUM_THREADS).
-// ---------------------------------------------------------------------------------------------
-inline std::atomic<int>& thread_count_state() {
-    static std::atomic<int> state{0};
-    return state;
-}
-
-inline int get_num_threads() {
-    int n = thread_count_state().load();
-    if (n > 0) return n;
-#ifdef FASTDL_OPENMP
-    return std::max(1, omp_get_max_threads());
-#else
-    return 1;
-#endif
-}
-
-inline void set_num_threads(int n) {
-    require(n >= 1, "set_num_threads: n must be >= 1, got " + std::to_string(n));
-    thread_count_state().store(n);
-}
-
 // Threads worth using for `work` units when one thread should get at least `min_work` of them.
 inline int threads_for(index_t work, index_t min_work) {
     index_t useful = std::max<index_t>(1, work / std::max<index_t>(1, min_work));
     return static_cast<int>(std::min<index_t>(get_num_threads(), useful));
 }
 
-// body(lo, hi) on one contiguous, 64-element aligned chunk [lo, hi) of [0, n) per thread, with one thread per
+// Tasks per thread for loops whose results do not depend on how they are split (elementwise passes, rows,
+// tiles of c): more than one, so that a thread that finishes early takes over the work of one that the OS
+// has parked, instead of waiting for it.
+constexpr index_t kTasksPerThread = 4;
+
+// body(lo, hi) on contiguous, 64-element aligned chunks [lo, hi) covering [0, n), with one thread per
 // `min_per_thread` elements at most (elementwise kernels: chunk boundaries never change a result).
 template <class Body>
 void parallel_chunks(index_t n, index_t min_per_thread, Body body) {
+    if (n <= 0) return;
     const int nt = threads_for(n, min_per_thread);
-    const index_t chunk = ceil_div(ceil_div(n, nt), 64) * 64;
-#ifdef FASTDL_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (int t = 0; t < nt; ++t) {
-        const index_t lo = std::min(n, chunk * t), hi = std::min(n, chunk * (t + 1));
+    const index_t pieces = nt > 1 ? nt * kTasksPerThread : 1;
+    const index_t chunk = ceil_div(ceil_div(n, pieces), 64) * 64;
+    parallel_for(ceil_div(n, chunk), nt, [&](index_t t) { body(chunk * t, std::min(n, chunk * (t + 1))); });
+}
+
+// body(lo, hi) on [0, n) cut into ranges of whole `step`s, `per_thread` ranges per thread of nt.
+template <class Body>
+void parallel_ranges(index_t n, index_t step, int nt, index_t per_thread, Body body) {
+    if (n <= 0) return;
+    const index_t steps = ceil_div(n, step);
+    const index_t pieces = std::min<index_t>(steps, nt > 1 ? nt * per_thread : 1);
+    parallel_for(pieces, nt, [&](index_t t) {
+        const index_t lo = std::min(n, steps * t / pieces * step), hi = std::min(n, steps * (t + 1) / pieces * step);
         if (lo < hi) body(lo, hi);
-    }
+    });
 }
 
 }  // namespace fastdl

@@ -110,8 +110,7 @@ void conv2d_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w) {
     const index_t pad_size = wide ? conv_detail::padded_band_size(s, bands.rows) : 0;
     std::vector<T> partial(static_cast<size_t>(chunks * gsize));  // (chunks, C_in*K*K, C_out) or (chunks, C_out, C_in*K*K)
     const ThreadScratch<T, 4> scratch(nt, {cols_size, dyt_size, gsize, pad_size});
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+    parallel_for(chunks, nt, [&](index_t chunk) {
         const auto [cols, dy_t, tmp, xpad] = scratch.buffers();
         T* acc = partial.data() + chunk * gsize;
         for (index_t t = tasks * chunk / chunks; t < tasks * (chunk + 1) / chunks; ++t) {
@@ -139,7 +138,7 @@ void conv2d_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w) {
             }
             for (index_t e = 0; e < gsize; ++e) acc[e] += tmp[e];
         }
-    }
+    });
     // grad_w[c, o, p, q] = sum over chunks, in chunk order, of G[o, (c*K + p)*K + q] (stored as G or G^T)
     for (index_t chunk = 0; chunk < chunks; ++chunk) {
         const T* g = partial.data() + chunk * gsize;
@@ -179,8 +178,7 @@ void conv2d_grad_x(const ConvShape& s, const T* w, const T* grad_y, T* grad_x) {
     const index_t tasks = s.B * chunks * bands;
     const int nt = conv_threads(tasks, s.B * P * s.C_out * s.ckk());
     const ThreadScratch<T, 1> scratch(nt, {dcols_size});
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t t = 0; t < tasks; ++t) {
+    parallel_for(tasks, nt, [&](index_t t) {
         const auto [dcols] = scratch.buffers();
         const index_t b = t / (chunks * bands), chunk = (t / bands) % chunks, band = t % bands;
         const index_t c0 = chunk * ch, c1 = std::min(s.C_in, c0 + ch);
@@ -198,7 +196,7 @@ void conv2d_grad_x(const ConvShape& s, const T* w, const T* grad_y, T* grad_x) {
                     P, false, dcols, n);
             col2im_band(s, dcols, c0, c1, i0, i1, h0, h1, gx_b);
         }
-    }
+    });
 }
 
 // y_band (C_out, n) with row stride P: the activation on whole rows of n pixels while the band is still in
@@ -224,8 +222,7 @@ void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     const index_t pad_size = wide ? conv_detail::padded_band_size(s, bands.rows) : 0;
     const index_t ywide_size = wide ? s.C_out * bands.rows * row_width : 0;
     const ThreadScratch<T, 3> scratch(nt, {cols_size, pad_size, ywide_size});  // xpad, ywide: the wide grid only
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t t = 0; t < tasks; ++t) {
+    parallel_for(tasks, nt, [&](index_t t) {
         const auto [cols, xpad, ywide] = scratch.buffers();
         const index_t b = t / bands.count, i0 = (t % bands.count) * bands.rows;
         const index_t i1 = std::min(s.H_out, i0 + bands.rows), n = (i1 - i0) * row_width;
@@ -243,7 +240,7 @@ void forward_on_bands(const ConvShape& s, const T* x, const T* wt, T* y, Activat
             gemm<T>(s.C_out, n, ckk, wt, ckk, false, cols, n, false, y_band, P);
         }
         activate_band(s, y_band, (i1 - i0) * s.W_out, act);
-    }
+    });
 }
 
 // x is (B, C_in, H, W), wt is (C_out, C_in*K*K) -> y = act(conv(x, w)): Winograd where use_winograd picks it,

@@ -14,14 +14,6 @@ constexpr index_t kMinTasks = 8;                         // split images until t
 constexpr index_t kMinWorkPerThread = index_t(1) << 15;  // multiply-adds
 constexpr index_t kGradWChunks = 16;                     // weight-gradient partial sums, reduced in chunk order
 
-inline int thread_id() {
-#ifdef FASTDL_OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
 // Threads for `tasks` tasks totalling `work` multiply-adds.
 inline int conv_threads(index_t tasks, index_t work) {
     return static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads_for(work, kMinWorkPerThread), tasks)));
@@ -41,10 +33,10 @@ class ThreadScratch {
         for (index_t size : sizes) per_thread_ += size;
         data_ = scratch_array<T>(threads * per_thread_);
     }
-    // The calling thread's N buffers (inside the parallel region).
+    // The N buffers of the thread running the current task (worker_index() < threads).
     std::array<T*, N> buffers() const {
         std::array<T*, N> out;
-        T* p = data_.get() + thread_id() * per_thread_;
+        T* p = data_.get() + worker_index() * per_thread_;
         for (size_t i = 0; i < N; ++i) {
             out[i] = p;
             p += sizes_[i];

@@ -15,9 +15,9 @@ namespace {
 // dz = act'(y) * grad_y; y, grad_y, dz are (n, out)
 template <Activation A, typename T>
 void activation_grad_as(const T* y, const T* grad_y, T* dz, index_t count) {
-    const int nt = threads_for(count, index_t(1) << 15);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t i = 0; i < count; ++i) dz[i] = activate_backward<A>(y[i], grad_y[i]);
+    parallel_chunks(count, index_t(1) << 15, [&](index_t lo, index_t hi) {
+        for (index_t i = lo; i < hi; ++i) dz[i] = activate_backward<A>(y[i], grad_y[i]);
+    });
 }
 
 template <typename T>
@@ -37,8 +37,7 @@ void column_sum(const T* dz, T* grad_b, index_t n, index_t out) {
     constexpr index_t kChunk = 256;
     const index_t chunks = ceil_div(out, kChunk);
     const int nt = static_cast<int>(std::min<index_t>(threads_for(n * out, index_t(1) << 15), chunks));
-#pragma omp parallel for num_threads(std::max(nt, 1)) schedule(static)
-    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+    parallel_for(chunks, std::max(nt, 1), [&](index_t chunk) {
         const index_t j0 = chunk * kChunk;
         const index_t j1 = std::min(out, j0 + kChunk);
         for (index_t j = j0; j < j1; ++j) grad_b[j] = T(0);
@@ -46,7 +45,7 @@ void column_sum(const T* dz, T* grad_b, index_t n, index_t out) {
             const T* row = dz + i * out;
             for (index_t j = j0; j < j1; ++j) grad_b[j] += row[j];
         }
-    }
+    });
 }
 
 }  // namespace

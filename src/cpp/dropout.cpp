@@ -1,5 +1,5 @@
 // dropout.cpp — dropout forward (mask drawn by the counter hash, applied in the same pass) and
-// backward, one plain loop per ISA entry that the compiler vectorises, OpenMP over chunks, bindings.
+// backward, one plain loop per ISA entry that the compiler vectorises, run over chunks by the thread pool, bindings.
 #include "dropout.hpp"
 
 #include <pybind11/numpy.h>

@@ -5,7 +5,7 @@
 //                          -> microkernel, then bias + activation on the last pc block (tile still in L1).
 // Small problems skip packing (the microkernel reads A, and B when it is not transposed, in place); a
 // plain B is also read in place when M is small. The next B block is prefetched during each block.
-// Threads each own a contiguous range of whole register tiles of c (split along N or M), with private
+// Threads claim contiguous ranges of whole register tiles of c (split along N or M), with private
 // pack buffers; K is never split, so every c element sees the same FMA chain whatever the thread count.
 
 #include "gemm_blocked.hpp"
@@ -59,6 +59,10 @@ private:
     const char* row_ = nullptr;
     index_t line_ = 0, lines_per_row_ = 0, stride_ = 0, rows_left_ = 0, per_call_ = 0;
 };
+
+// Ranges of tiles per thread: each range packs its own operand blocks, so more ranges cost packing passes,
+// fewer leave a thread waiting for one the OS parked.
+constexpr index_t kGemmTasksPerThread = 2;
 
 struct PackPlan {
     bool pack_a;
@@ -168,21 +172,14 @@ void gemm_blocked(const MicroKernel<T>& uk, index_t M, index_t N, index_t K, con
         gemm_range(uk, op, plan, 0, M, 0, N, epilogue);
         return;
     }
-#pragma omp parallel num_threads(nt)
-    {
-#ifdef FASTDL_OPENMP
-        const index_t t = omp_get_thread_num();
-        const index_t count = omp_get_num_threads();
-#else
-        const index_t t = 0, count = 1;
-#endif
-        const index_t first = tiles * t / count, last = tiles * (t + 1) / count;
+    // whole register tiles, claimed in ranges at run time (a range's results do not depend on who runs it)
+    parallel_ranges(tiles, 1, nt, kGemmTasksPerThread, [&](index_t first, index_t last) {
         if (split_n) {
             gemm_range(uk, op, plan, 0, M, std::min(N, first * uk.nr), std::min(N, last * uk.nr), epilogue);
         } else {
             gemm_range(uk, op, plan, std::min(M, first * uk.mr), std::min(M, last * uk.mr), 0, N, epilogue);
         }
-    }
+    });
 }
 
 template void gemm_blocked<float>(const MicroKernel<float>&, index_t, index_t, index_t, const float*, index_t, bool,

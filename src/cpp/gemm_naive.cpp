@@ -1,4 +1,4 @@
-// gemm_naive.cpp — the stage-1 GEMM: one output row per task, OpenMP over rows, no packing.
+// gemm_naive.cpp — the stage-1 GEMM: one output row at a time, ranges of rows claimed by threads, no packing.
 // Each c element is reduced over K in order by one thread, so results do not depend on the thread count.
 
 #include "gemm_naive.hpp"
@@ -15,8 +15,8 @@ void gemm_naive(index_t M, index_t N, index_t K, const T* a, index_t lda, bool t
     const index_t a_rs = trans_a ? 1 : lda;
     const index_t a_cs = trans_a ? lda : 1;
     const int nt = threads_for(M * N * std::max<index_t>(K, 1), index_t(1) << 16);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t i = 0; i < M; ++i) {
+    parallel_ranges(M, 1, nt, kTasksPerThread, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i) {
         T* ci = c + i * ldc;  // row i of c, (N,)
         if (!trans_b) {
             // B(p, j) = b[p * ldb + j]: stream rows of b into the c row
@@ -37,6 +37,7 @@ void gemm_naive(index_t M, index_t N, index_t K, const T* a, index_t lda, bool t
         }
         apply_epilogue(ci, ldc, 1, N, epilogue.bias, epilogue.act);
     }
+    });
 }
 
 template void gemm_naive<float>(index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t,

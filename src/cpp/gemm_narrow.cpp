@@ -134,10 +134,7 @@ void gemm_narrow(bool avx512, index_t M, index_t N, index_t K, const T* a, index
             (dots ? bcopy[j * K + p] : bcopy[p * NP + j]) = trans_b ? b[j * ldb + p] : b[p * ldb + j];
     const index_t blocks = ceil_div(M, kRows);
     const int nt = static_cast<int>(std::min<index_t>(threads_for(M * N * K, index_t(1) << 17), blocks));
-#pragma omp parallel for num_threads(std::max(nt, 1)) schedule(static)
-    for (index_t t = 0; t < nt; ++t) {
-        const index_t i0 = std::min(M, blocks * t / nt * kRows), i1 = std::min(M, blocks * (t + 1) / nt * kRows);
-        if (i0 >= i1) continue;
+    parallel_ranges(M, kRows, std::max(nt, 1), kTasksPerThread, [&](index_t i0, index_t i1) {
 #if defined(__x86_64__)
         const T* bc = bcopy.data();
         if (dots && avx512) narrow_dots_avx512<T>(i0, i1, N, K, a, lda, bc, c, ldc);
@@ -148,7 +145,7 @@ void gemm_narrow(bool avx512, index_t M, index_t N, index_t K, const T* a, index
         (void)avx512;  // gemm() only calls this for the avx2 / avx512 kernels, which exist on x86-64 only
 #endif
         apply_epilogue(c + i0 * ldc, ldc, i1 - i0, N, epilogue.bias, epilogue.act);
-    }
+    });
 }
 
 template void gemm_narrow<float>(bool, index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t,

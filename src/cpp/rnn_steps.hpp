@@ -1,10 +1,12 @@
 // rnn_steps.hpp — the shared machinery of rnn.cpp: scratch buffers (from the block cache), the split of the
-// hidden units over threads, the per-step parallel region, weight re-layouts and per-thread packed weights,
-// and the all-T input GEMMs of forward and backward.
+// hidden units into per-thread slices, the phases of the time loop, weight re-layouts and per-slice packed
+// weights, and the all-T input GEMMs of forward and backward.
 #pragma once
 
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "common.hpp"
 #include "gemm.hpp"
@@ -27,7 +29,7 @@ PooledArray<T> zeros(index_t n) {
     return p;
 }
 
-// Hidden units [j0, j0 + n) of thread p out of nt; boundaries are multiples of 16 (whole SIMD vectors).
+// Hidden units [j0, j0 + n) of slice p out of nt; boundaries are multiples of 16 (whole SIMD vectors).
 struct UnitRange {
     index_t j0, n;
 };
@@ -38,44 +40,35 @@ inline UnitRange unit_range(index_t H, int p, int nt) {
     return {bound(p), bound(p + 1) - bound(p)};
 }
 
-// Threads for the time loop: each owns a slice of hidden units (so its slice of the recurrent weights stays
-// in its own cache for all T steps); small problems run on one thread (whose GEMMs may still thread).
+// Slices of hidden units for the time loop, one per thread: each slice's share of the recurrent weights is
+// packed once and used for all T steps; small problems get one slice (whose GEMMs may still thread).
 inline int step_threads(const index_t B, const index_t H, const index_t G) {
     const index_t by_units = ceil_div(H, index_t(16));
     return static_cast<int>(std::min<index_t>(threads_for(B * G * H * H, index_t(1) << 16), by_units));
 }
 
-// body(p, nt) on nt threads; inside, step_barrier() synchronises them (a no-op for nt == 1). GEMMs called
-// inside a region of nt > 1 run on their calling thread (nested OpenMP regions are inactive).
-template <class Body>
-void run_steps(int nt, Body body) {
-    if (nt <= 1) {
-        body(0, 1);
-        return;
-    }
-#ifdef FASTDL_OPENMP
-#pragma omp parallel num_threads(nt)
-    body(omp_get_thread_num(), omp_get_num_threads());
-#else
-    body(0, 1);
-#endif
+// One phase of the time loop: phase(p, unit_range(H, p, nt)) for every slice p in [0, nt), one task each;
+// returns when all are done, so consecutive phases are separated by a barrier. Slice p is participant p's
+// own task, so with every thread present each thread keeps its slice (and its packed weights in its cache)
+// from phase to phase; a slice whose thread the OS has parked is run by another one instead of waited for.
+// GEMMs called inside a phase of nt > 1 run on their calling thread.
+template <class Phase>
+void for_each_slice(int nt, index_t H, Phase phase) {
+    parallel_for(nt, nt, [&](index_t p) { phase(static_cast<int>(p), unit_range(H, static_cast<int>(p), nt)); });
 }
 
-inline void step_barrier() {
-#ifdef FASTDL_OPENMP
-#pragma omp barrier
-#endif
-}
-
-// Storage for one PackedB per thread of a time loop asked for nt threads: thread p, owning units u, packs
-// K rows and the cols_per_unit * u.n columns of its units into of(p, u). The parts are placed by the units
-// they hold, plus one panel of the widest tile (PackedB::panel_size) of slack per lower thread for its partial
-// last panel (a narrow part may use a narrower tile), so they fit whatever number of threads up to nt the
-// region actually gets.
+// The recurrent weights of each slice, packed by its first phase and used by all the later ones.
 template <typename T>
-class ThreadPanels {
+using SliceWeights = std::vector<std::optional<PackedB<T>>>;
+
+// Storage for one PackedB per slice of nt: slice p, owning units u, packs K rows and the cols_per_unit * u.n
+// columns of its units into of(p, u). The parts are placed by the units they hold, plus one panel of the
+// widest tile (PackedB::panel_size) of slack per lower slice for its partial last panel (a narrow part may
+// use a narrower tile).
+template <typename T>
+class SlicePanels {
 public:
-    ThreadPanels(index_t H, int nt, index_t K, index_t cols_per_unit)
+    SlicePanels(index_t H, int nt, index_t K, index_t cols_per_unit)
         : K_(K), cols_per_unit_(cols_per_unit), slack_(PackedB<T>::panel_size(K)) {
         storage_ = scratch<T>(PackedB<T>::storage_size(K, cols_per_unit * H) + nt * slack_ + 1);
     }
@@ -88,12 +81,12 @@ private:
     PooledArray<T> storage_;
 };
 
-// wh is (rows, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (rows, G*H) where thread
+// wh is (rows, G*H) with row stride ld, gate g in columns [g*H, (g+1)*H) -> out (rows, G*H) where slice
 // p's units [j0, j0 + n) of all G gates are adjacent: out[:, G*j0 + g*n + jj] = wh[:, g*H + j0 + jj]. Then
-// one GEMM per thread per step yields all the gates of its units, in the same order.
-// It does thread p's part only (out[:, G*j0 : G*(j0 + n)]), so the thread that reads it lays it out.
+// one GEMM per slice per step yields all the gates of its units, in the same order.
+// It does slice p's part only (out[:, G*j0 : G*(j0 + n)]), so the task that reads it lays it out.
 template <typename T>
-void group_thread_columns(const T* wh, index_t rows, index_t H, index_t G, index_t ld, int p, int nt, T* out) {
+void group_slice_columns(const T* wh, index_t rows, index_t H, index_t G, index_t ld, int p, int nt, T* out) {
     const UnitRange u = unit_range(H, p, nt);
     for (index_t k = 0; k < rows; ++k)
         for (index_t g = 0; g < G; ++g)
@@ -114,22 +107,19 @@ void input_projection(index_t BT, index_t F, index_t ldx, index_t GH, const T* x
     gemm<T>(BT, GH, F, x, ldx, false, w, GH, false, out, GH, GemmEpilogue<T>{b, Activation::linear});
 }
 
-// grad_b (n,) = column sums of dz (rows, n). Threads own column chunks; each column is summed in row
+// grad_b (n,) = column sums of dz (rows, n). Tasks own column chunks; each column is summed in row
 // order, so the result does not depend on the thread count.
 template <typename T>
 void column_sum(const T* dz, index_t rows, index_t n, T* grad_b) {
     constexpr index_t kChunk = 64;
     const index_t chunks = ceil_div(n, kChunk);
     const int nt = static_cast<int>(std::max<index_t>(1, std::min<index_t>(threads_for(rows * n, 1 << 15), chunks)));
-#ifdef FASTDL_OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static)
-#endif
-    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+    parallel_for(chunks, nt, [&](index_t chunk) {
         const index_t j0 = chunk * kChunk, j1 = std::min(n, j0 + kChunk);
         for (index_t j = j0; j < j1; ++j) grad_b[j] = T(0);
         for (index_t i = 0; i < rows; ++i)
             for (index_t j = j0; j < j1; ++j) grad_b[j] += dz[i * n + j];
-    }
+    });
 }
 
 // grad_b[0 : n] (n,) += dz.sum(0) for dz (rows, n) with row stride ld, summed row after row.

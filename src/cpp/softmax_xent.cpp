@@ -58,10 +58,7 @@ double softmax_xent_kernel(const XentArgs<T>& a) {
     const RowsFn<T> rows = rows_for<T>(active_vec_isa());
     const int nt = threads_for(a.B * a.C, index_t(1) << 15);
     const index_t B = a.B;
-#ifdef FASTDL_OPENMP
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (int t = 0; t < nt; ++t) rows(a, B * t / nt, B * (t + 1) / nt);
+    parallel_ranges(B, 1, nt, kTasksPerThread, [&](index_t r0, index_t r1) { rows(a, r0, r1); });
     double total = 0.0;
     for (index_t r = 0; r < B; ++r) total += a.row_loss[r];  // fixed order: deterministic
     return total;

@@ -26,7 +26,7 @@ struct XentArgs {
 };
 
 // Fills grad (B, C) and returns sum over rows of the row losses (in double, rows summed in order,
-// so the result does not depend on the thread count). Rows are split across OpenMP threads.
+// so the result does not depend on the thread count). Ranges of rows are claimed by the pool's threads.
 // Labels must already be in range.
 template <typename T>
 double softmax_xent_kernel(const XentArgs<T>& args);

@@ -167,8 +167,7 @@ void winograd_forward(const ConvShape& s, const T* x, const T* wt, T* y, Activat
     const index_t m_size = kPlanes * max_tiles * Co, yt_size = 2 * bands.rows * Wy * Co;
     const int nt = conv_threads(tasks, s.B * P * Co * Ci * 4);
     const ThreadScratch<T, 4> scratch(nt, {xp_size, v_size, m_size, yt_size});
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t t = 0; t < tasks; ++t) {
+    parallel_for(tasks, nt, [&](index_t t) {
         const auto [xp, v, m, yt] = scratch.buffers();
         const index_t b = t / bands.count, r0 = (t % bands.count) * bands.rows;
         const index_t rows = std::min(g.rows, r0 + bands.rows) - r0, n_tiles = rows * g.cols;
@@ -185,7 +184,7 @@ void winograd_forward(const ConvShape& s, const T* x, const T* wt, T* y, Activat
                 activation_forward_serial<T>(act, band, band, (h1 - h0) * s.W_out);
             }
         }
-    }
+    });
 }
 
 template <typename T>
@@ -207,8 +206,7 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
     const int nt = conv_threads(chunks, s.B * P * Co * Ci * 4);
     auto partial = scratch_array<T>(chunks * kPlanes * gsize);  // (chunks, 16, C_in, C_out)
     const ThreadScratch<T, 5> scratch(nt, {xp_size, v_size, gp_size, ug_size, gsize});
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+    parallel_for(chunks, nt, [&](index_t chunk) {
         const auto [xp, v, gp, ug, tmp] = scratch.buffers();
         T* acc = partial.get() + chunk * kPlanes * gsize;
         for (index_t t = tasks * chunk / chunks; t < tasks * (chunk + 1) / chunks; ++t) {
@@ -226,7 +224,7 @@ void winograd_grad_w(const ConvShape& s, const T* x, const T* grad_y, T* grad_w)
                     for (index_t k = 0; k < gsize; ++k) acc_e[k] += tmp[k];
             }
         }
-    }
+    });
     // the chunks summed in chunk order, then grad_w[c, o] = A3^T (s . sum) A3
     for (index_t chunk = 1; chunk < chunks; ++chunk) {
         const T* part = partial.get() + chunk * kPlanes * gsize;
