@@ -9,10 +9,13 @@ __version__ = "0.1.0"
 from fastdl import kernels
 from fastdl._show_config import show_config
 from fastdl.backend import get_backend, set_backend, use_backend
-from fastdl.config import get_num_threads, set_num_threads
+from fastdl.config import get_num_threads, set_num_threads, threads
+from fastdl import _threadpool
 
 __all__ = ["kernels", "show_config", "get_backend", "set_backend", "use_backend", "get_num_threads",
-           "set_num_threads", "__version__"]
+           "set_num_threads", "threads", "__version__"]
+
+_threadpool.register()  # fastdl's pool in threadpoolctl's view, when threadpoolctl is installed
 
 # Short aliases, on top of the book's module paths (never instead of them).
 from fastdl.layers import Conv2D, Dense  # noqa: E402

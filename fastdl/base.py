@@ -36,6 +36,20 @@ def as_float(x, dtype=None):
     return x if x.dtype == dtype else x.astype(dtype)
 
 
+def caller_dtype(x):
+    """The dtype a layer hands back for input ``x``: float32 or float64 when ``x`` is a host array of
+    one (a caller's float64 batch gets float64 outputs and gradients back, whatever the layer computes
+    in); None for anything else (the layer's own dtype then)."""
+    return x.dtype if isinstance(x, np.ndarray) and x.dtype in _FLOATS else None
+
+
+def as_caller_dtype(x, dtype):
+    """``x`` cast to ``dtype`` (from ``caller_dtype``) when it is a host array of another dtype."""
+    if dtype is None or not isinstance(x, np.ndarray) or x.dtype == dtype:
+        return x
+    return x.astype(dtype)
+
+
 @functools.lru_cache(maxsize=None)
 def _output_takes_inference(cls) -> bool:
     """True when ``cls._output`` accepts an ``inference`` argument (L2019 style)."""

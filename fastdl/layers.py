@@ -30,7 +30,7 @@ import numpy as np
 from fastdl import _device_params as dev
 from fastdl import kernels
 from fastdl.activations import FUSABLE, Linear
-from fastdl.base import Operation, ParamOperation, as_float
+from fastdl.base import Operation, ParamOperation, as_caller_dtype, as_float, caller_dtype
 from fastdl.config import DEFAULT_DTYPE
 from fastdl.conv import Conv2D_Op
 from fastdl.dense import BiasAdd, WeightMultiply
@@ -48,8 +48,12 @@ DEVICE_OPS = frozenset(FUSABLE) | {WeightMultiply, Conv2D_Op, Flatten, Dropout}
 class Layer:
     """A stack of operations with lazy set-up.
 
-    ``dtype``: inputs (and output gradients) are cast to it; ``None`` (the default for this base
-    class) leaves them as they come, as lincoln did. Subclasses implement ``_setup_layer``.
+    ``dtype``: inputs (and output gradients) are cast to it and the layer computes in it; ``None`` (the
+    default for this base class) leaves them as they come, as lincoln did. What the layer hands back
+    has the caller's dtype: a float32 or float64 host input gives an output of that dtype, and
+    ``backward`` returns the input gradient in the input's dtype (other inputs get the layer's dtype).
+    So a float32 layer inside float64 code (the book's own losses clip at ``1 - 1e-9``, which is 1.0
+    in float32) sees float64 in and out, computed in float32. Subclasses implement ``_setup_layer``.
 
     ``_device`` is None, or the layer's device copies (a ``fastdl._device_params.DeviceParams``) while
     it runs on the cuda backend. The parameter lists live in ``_param_arrays`` / ``_grad_arrays``
@@ -57,6 +61,7 @@ class Layer:
     """
 
     _device = None
+    _caller_dtype = None  # caller_dtype of the last input: what forward and backward hand back
 
     def __init__(self, neurons: int, dtype=None) -> None:
         self.neurons = neurons
@@ -154,7 +159,9 @@ class Layer:
     # -- forward / backward ----------------------------------------------------------------------
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
         """Set up on the first call, then run the operations in order; store and return ``output``.
-        On the cuda backend the result is on the side ``input_`` came from (see the module docstring)."""
+        On the cuda backend the result is on the side ``input_`` came from (see the module docstring).
+        The result has ``input_``'s dtype (see the class docstring); ``output`` keeps the layer's."""
+        self._caller_dtype = caller_dtype(input_)
         input_ = self._cast(input_)
         if self.first:
             self._setup_layer(input_)
@@ -168,7 +175,7 @@ class Layer:
             if self._device is not None:  # it ran on the cuda backend before
                 self._release_device()
             self.output = self._forward_ops(input_, inference)
-        return self.output
+        return as_caller_dtype(self.output, self._caller_dtype)
 
     def backward(self, output_grad: np.ndarray, need_input_grad: bool = True):
         """Run the operations backwards, refresh ``param_grads`` and return the input gradient. With
@@ -183,7 +190,7 @@ class Layer:
         if need_input_grad:
             assert_same_shape(self.input_, input_grad)
         self._param_grads()
-        return input_grad
+        return as_caller_dtype(input_grad, self._caller_dtype)
 
     def _forward_cuda(self, input_, inference):
         """The forward on the cuda backend: on the device copies when every operation takes device

@@ -23,6 +23,7 @@ from typing import Dict, Iterator, List, Mapping, Optional
 import numpy as np
 
 from fastdl import _device_params as dev
+from fastdl.base import as_caller_dtype, caller_dtype
 from fastdl.layers import Layer, load_params
 from fastdl.losses import DEVICE_LOSSES, Loss, MeanSquaredError
 
@@ -52,24 +53,34 @@ def _layer_backward(layer, grad, need_input_grad):
 class LayerBlock:
     """An ordered list of layers run forwards and backwards."""
 
+    _batch_dtype = None  # caller_dtype of the last batch forward saw
+
     def __init__(self, layers: List[Layer]):
         super().__init__()
         self.layers = layers
 
     def forward(self, X_batch: np.ndarray, inference: bool = False) -> np.ndarray:
         """Run every layer in order; ``inference=True`` switches Dropout to its inference scaling.
-        On the cuda backend the result is on the side ``X_batch`` is on (NumPy for NumPy)."""
+        On the cuda backend the result is on the side ``X_batch`` is on (NumPy for NumPy). A float32 or
+        float64 host batch gives a result of its dtype, as a fastdl layer's forward does."""
+        return as_caller_dtype(self._forward(X_batch, inference), caller_dtype(X_batch))
+
+    def _forward(self, X_batch, inference):
+        """``forward`` without the cast back to the batch's dtype: the batch is cast once to the first
+        fastdl layer's dtype, so fastdl layers pass their own dtype along and no layer converts twice."""
+        self._batch_dtype = caller_dtype(X_batch)
         if dev.cuda_backend():
             return self._forward_cuda(X_batch, inference)
-        X_out = X_batch
+        first = self.layers[0] if self.layers else None
+        X_out = first._cast(X_batch) if isinstance(first, Layer) else X_batch
         for layer in self.layers:
             X_out = _layer_forward(layer, X_out, inference)
         return X_out
 
     def backward(self, loss_grad: np.ndarray) -> np.ndarray:
         """Run every layer's backward in reverse order and return the input gradient (on the cuda
-        backend, on the side ``loss_grad`` is on)."""
-        return self._backward(loss_grad, need_input_grad=True)
+        backend, on the side ``loss_grad`` is on), in the dtype of the batch ``forward`` last saw."""
+        return as_caller_dtype(self._backward(loss_grad, need_input_grad=True), self._batch_dtype)
 
     def _backward(self, loss_grad, need_input_grad):
         """``backward``; with ``need_input_grad`` false a fastdl first layer skips its input gradient
@@ -203,19 +214,23 @@ class NeuralNetwork(LayerBlock):
         if dev.cuda_backend():
             X_batch = self._to_device(X_batch)
             return self.loss.forward(self._for_loss(self.forward(X_batch, inference)), y_batch)
-        prediction = self.forward(X_batch, inference)
-        return self.loss.forward(prediction, y_batch)
+        return self.loss.forward(self._prediction_for_loss(self._forward(X_batch, inference), X_batch), y_batch)
 
     def train_batch(self, X_batch: np.ndarray, y_batch: np.ndarray, inference: bool = False) -> float:
         """Forward, loss, and backward on one batch; returns the batch loss. Does not step an optimizer.
         On the cuda backend the batch goes up once and everything but the loss stays on the device."""
         if dev.cuda_backend():
             return self._train_batch_cuda(X_batch, y_batch, inference)
-        prediction = self.forward(X_batch, inference)
+        prediction = self._prediction_for_loss(self._forward(X_batch, inference), X_batch)
         batch_loss = self.loss.forward(prediction, y_batch)
         loss_grad = self.loss.backward()
         self._backward(loss_grad, need_input_grad=False)
         return batch_loss
+
+    def _prediction_for_loss(self, prediction, X_batch):
+        """fastdl's losses take the prediction in the layers' dtype; any other loss (the book's own) gets
+        it in the batch's dtype, as it would from the book's layers."""
+        return prediction if isinstance(self.loss, Loss) else as_caller_dtype(prediction, caller_dtype(X_batch))
 
     def _train_batch_cuda(self, X_batch, y_batch, inference):
         prediction = self.forward(self._to_device(X_batch), inference)

@@ -115,5 +115,5 @@ def test_set_num_threads_accepts_numpy_integers():
         fastdl.set_num_threads(np.int64(1))
     finally:
         fastdl.set_num_threads(before)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="set_num_threads: n must be an int"):
         fastdl.set_num_threads(True)

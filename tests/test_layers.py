@@ -183,7 +183,9 @@ def test_dense_seeds_dtype_and_lazy_setup(rng):
     state = np.random.get_state()[1].copy()
     ya = a.forward(x)
     assert np.array_equal(np.random.get_state()[1], state), "no global np.random.seed side effect"
-    assert ya.dtype == np.float32 and a.params[0].dtype == np.float32 and a.input_.dtype == np.float32
+    # computed in the layer's float32, handed back in the caller's float64
+    assert a.output.dtype == np.float32 and a.params[0].dtype == np.float32 and a.input_.dtype == np.float32
+    assert ya.dtype == np.float64 and np.array_equal(ya, a.output)
     b.forward(x)
     c.forward(x)
     assert np.array_equal(a.params[0], b.params[0]) and not np.array_equal(a.params[0], c.params[0])
@@ -249,7 +251,7 @@ def test_conv2d_layer_operations_and_dropout(rng):
     layer = Conv2D(4, 3, dropout=0.5, weight_init="glorot", activation=ReLU(), flatten=True)
     layer.seed = 3
     out = layer.forward(rng.normal(size=(2, 1, 6, 6)))
-    assert out.shape == (2, 4 * 36) and out.dtype == np.float32
+    assert out.shape == (2, 4 * 36) and out.dtype == np.float64 and layer.output.dtype == np.float32
     assert [type(op) for op in layer.operations] == [Conv2D_Op, ReLU, Flatten, Dropout]
     assert layer.operations[0].param is layer.params[0]
     layer.backward(np.ones_like(out))

@@ -1,0 +1,58 @@
+"""fastdl's thread pool as a threadpoolctl controller (threadpoolctl stays optional).
+
+With threadpoolctl installed, ``threadpoolctl.threadpool_info()`` lists fastdl's pool (user_api and
+internal_api "fastdl") beside OpenBLAS and OpenMP, and ``threadpool_limits(1)`` limits it as it limits
+them. threadpoolctl finds the pool the way it finds those: a loaded library whose file name starts
+with ``_core`` and exports the C functions ``fastdl_get_num_threads`` / ``fastdl_set_num_threads``.
+"""
+
+import importlib
+import importlib.util
+
+
+def _controller_class(threadpoolctl):
+    class FastdlController(threadpoolctl.LibController):
+        user_api = "fastdl"
+        internal_api = "fastdl"
+        filename_prefixes = ("_core",)
+        check_symbols = ("fastdl_get_num_threads", "fastdl_set_num_threads")
+
+        def get_num_threads(self):
+            get = getattr(self.dynlib, "fastdl_get_num_threads", None)
+            return None if get is None else get()
+
+        def set_num_threads(self, num_threads):
+            set_ = getattr(self.dynlib, "fastdl_set_num_threads", None)
+            if set_ is not None:
+                set_(int(num_threads))
+
+        def get_version(self):
+            from fastdl import __version__
+
+            return __version__
+
+    return FastdlController
+
+
+def register():
+    """Register the controller once, if threadpoolctl (with ``register``, 3.5 and later) is installed.
+    Returns whether fastdl's pool is now visible to threadpoolctl."""
+    global _registered
+    if _registered:
+        return True
+    if importlib.util.find_spec("threadpoolctl") is None:
+        return False
+    import threadpoolctl
+
+    if not hasattr(threadpoolctl, "register") or not hasattr(threadpoolctl, "LibController"):
+        return False
+    threadpoolctl.register(_controller_class(threadpoolctl))
+    _registered = True
+    try:  # threadpoolctl lists the libraries that are loaded: load the pool's now
+        importlib.import_module("fastdl._core")
+    except ImportError:
+        pass
+    return True
+
+
+_registered = False
