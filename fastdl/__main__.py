@@ -59,7 +59,7 @@ def _cmd_bench(args) -> int:
     import importlib.util
 
     import fastdl
-    from fastdl import bench
+    from fastdl import bench, bench_mixed
 
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         print("error: --plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)",
@@ -68,16 +68,27 @@ def _cmd_bench(args) -> int:
     backend = args.backend or fastdl.get_backend()
     if backend == "auto":
         backend = fastdl.backend._resolve("auto")
-    print(f"fastdl bench: numpy reference vs {backend}, fp32, {fastdl.get_num_threads()} threads"
-          f"{' (quick)' if args.quick else ''}")
-    print(bench.HEADER)
     start = time.perf_counter()
-    rows = bench.run(backend=backend, quick=args.quick)
+    rows, mixed = [], None
+    if not args.mixed_only:
+        print(f"fastdl bench: numpy reference vs {backend}, fp32, {fastdl.get_num_threads()} threads"
+              f"{' (quick)' if args.quick else ''}")
+        print(bench.HEADER)
+        rows = bench.run(backend=backend, quick=args.quick)
+    if fastdl.backend.cpu_available() and backend != "numpy" and not args.no_mixed:
+        print(f"\nfastdl in a NumPy loop: cpu kernels taking turns with NumPy"
+              f"{' and PyTorch' if bench_mixed.torch_available() else ''} (no pause between calls; "
+              f"ideal/turns = (t_fastdl alone + t_rival alone) / t_turns, 1.00 = no slowdown)")
+        print(bench_mixed.PAIR_HEADER)
+        pairs = bench_mixed.run_pairs(quick=args.quick)
+        print(f"\nthe book's loop (its network, softmax cross-entropy, SGD momentum in NumPy) per training step")
+        print(bench_mixed.STEP_HEADER)
+        mixed = {"pairs": pairs, "networks": bench_mixed.run_networks(quick=args.quick)}
     print(f"took {time.perf_counter() - start:.1f} s")
     if args.json:
-        bench.write_json(rows, args.json)
+        bench.write_json(rows, args.json, mixed)
         print(f"wrote {args.json}")
-    if args.plot:
+    if args.plot and rows:
         bench.write_plot(rows, args.plot)
         print(f"wrote {args.plot}")
     return 0
@@ -139,6 +150,10 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speedups (needs matplotlib)")
     bench.add_argument("--backend", choices=["cpu", "cuda", "numpy", "auto"], default=None,
                        help="backend to compare with the reference (default: the current one)")
+    section = bench.add_mutually_exclusive_group()
+    section.add_argument("--mixed-only", action="store_true",
+                         help="only the section where fastdl takes turns with NumPy / PyTorch (cpu backend)")
+    section.add_argument("--no-mixed", action="store_true", help="only the kernels against the NumPy reference")
     bench.set_defaults(func=_cmd_bench)
 
     info = commands.add_parser("info", help="versions, CPU features, kernels chosen, threads, GPU")

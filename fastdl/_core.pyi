@@ -27,10 +27,19 @@ def linear_backward(x: npt.NDArray[_F], w: npt.NDArray[_F], y: npt.NDArray[_F], 
     need_grad_x is false."""
 
 def set_num_threads(n: int) -> None:
-    """Use n >= 1 threads in fastdl's C++ kernels."""
+    """Use n threads (1 <= n <= 256) in fastdl's C++ kernels."""
 
 def get_num_threads() -> int:
     """Threads fastdl's C++ kernels use."""
+
+def _set_worker_delay_us(us: int) -> None:
+    """Test hook: pool worker 1 sleeps this long each time it wakes for a call, before claiming work."""
+
+def _set_spin_us(us: int) -> None:
+    """Tuning hook: microseconds an idle pool worker spins before it sleeps (while calls come back to back)."""
+
+def _get_spin_us() -> int:
+    """Microseconds an idle pool worker spins before it sleeps."""
 
 def gemm_kernels() -> list[str]:
     """GEMM kernels this CPU can run: 'naive', 'generic' (reference microkernel), then 'avx2', 'avx512'."""

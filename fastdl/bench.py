@@ -233,9 +233,13 @@ def machine_info():
     return info
 
 
-def write_json(rows, path):
+def write_json(rows, path, mixed=None):
+    """The rows, the machine facts and, when given, the mixed section ({"pairs": [...], "networks": [...]})."""
+    out = {"machine": machine_info(), "rows": [asdict(r) for r in rows]}
+    if mixed is not None:
+        out["mixed"] = {name: [asdict(r) for r in section] for name, section in mixed.items()}
     with open(path, "w") as f:
-        json.dump({"machine": machine_info(), "rows": [asdict(r) for r in rows]}, f, indent=2)
+        json.dump(out, f, indent=2)
 
 
 def write_plot(rows, path):

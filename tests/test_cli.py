@@ -62,3 +62,33 @@ def test_experiments_reproduce_the_books_ordering():
     by_number = {e.number: e for e in experiments.experiments()}
     mse, sce, glorot = (experiments.run_one(by_number[n], data) for n in (1, 5, 11))
     assert mse < sce < glorot
+
+
+def _tiny_pairs(with_torch=None):
+    from fastdl.bench_mixed import PairCase
+
+    def make():
+        a = np.ones((8, 8), np.float32)
+        return (lambda: kernels.matmul(a, a)), (lambda: a @ a), "numpy @ 8x8x8"
+    return [PairCase("matmul 8x8x8", "numpy @", make, flop=2 * 2.0 * 512)]
+
+
+def test_mixed_section_rows_and_json(tmp_path, monkeypatch):
+    """The taking-turns pairs and the book-loop networks run and land in the JSON (timings are not
+    checked here: they belong to the benchmarks)."""
+    from fastdl import backend, bench_mixed
+
+    if not backend.cpu_available():
+        import pytest
+
+        pytest.skip("the mixed section times the cpu backend")
+    monkeypatch.setattr(bench_mixed, "pair_cases", _tiny_pairs)
+    pairs = bench_mixed.run_pairs(quick=True, progress=None)
+    assert len(pairs) == 1 and pairs[0].rival == "numpy @ 8x8x8" and pairs[0].ratio > 0 and pairs[0].pair_gflops > 0
+    for network, layers, build in bench_mixed.network_cases():
+        loop, X, y = build()
+        assert np.isfinite(loop.train_step(X, y)), (network, layers)
+    steps = [bench_mixed.StepRow("net", "layers", 1.0)]
+    bench.write_json([], tmp_path / "m.json", {"pairs": pairs, "networks": steps})
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["mixed"]["pairs"][0]["work"] == "matmul 8x8x8" and data["mixed"]["networks"][0]["step_ms"] == 1.0

@@ -13,7 +13,8 @@
 #      own build dir ($SAN_BUILD, default /tmp/san_build) so the editable build in build/ is left alone;
 #      Debug build type with -O1 -g1 (ASan's recommended level; compiles ~3x faster than -O3 and still
 #      gives file:line stack traces);
-#   3. runs tests/test_matmul.py test_softmax.py test_conv.py test_rnn.py test_core_*.py test_errors.py
+#   3. runs tests/test_matmul.py test_softmax.py test_conv.py test_rnn.py test_core_*.py test_errors.py and the
+#      thread-runtime tests (test_thread_runtime.py, test_threads.py)
 #      from outside the checkout (so the sanitized installed copy is imported, not the source tree),
 #      with LD_PRELOAD=libasan+libubsan (Python itself is not instrumented), ASAN_OPTIONS=detect_leaks=0
 #      (CPython leaks by design at exit) and UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1;
@@ -48,7 +49,8 @@ done
 if [ "$#" -gt 0 ]; then
     TESTS=("$@")
 else
-    TESTS=(tests/test_matmul.py tests/test_softmax.py tests/test_conv.py tests/test_rnn.py tests/test_errors.py)
+    TESTS=(tests/test_matmul.py tests/test_softmax.py tests/test_conv.py tests/test_rnn.py tests/test_errors.py
+           tests/test_thread_runtime.py tests/test_threads.py)
     for f in "$REPO"/tests/test_core_*.py; do TESTS+=("tests/$(basename "$f")"); done
 fi
 ABS_TESTS=()

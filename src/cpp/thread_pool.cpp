@@ -64,7 +64,7 @@ int omp_num_threads_env() {
 
 std::atomic<int> g_threads{0};  // 0: not decided yet
 std::atomic<int> g_worker_delay_us{0};
-std::atomic<int> g_spin_us{50};
+std::atomic<int> g_spin_us{100};
 
 thread_local int t_worker_index = 0;
 thread_local bool t_in_task = false;
@@ -158,9 +158,17 @@ private:
         return std::min(workers_, count);
     }
 
+    // A worker spins after a job only while jobs have been coming back to back: when its last wait was
+    // longer than the spin time (another library, such as OpenBLAS, ran between two fastdl calls), it
+    // sleeps at once, so that it does not take a core from that library's threads.
     void worker_main(int id, std::uint32_t seen) {
+        using clock = std::chrono::steady_clock;
+        bool back_to_back = true;
         for (;;) {
-            seen = wait_for_job(seen);
+            const auto spin = std::chrono::microseconds(g_spin_us.load(std::memory_order_relaxed));
+            const auto start = clock::now();
+            seen = wait_for_job(seen, back_to_back ? spin : std::chrono::microseconds(0));
+            back_to_back = clock::now() - start <= spin;
             const int delay = g_worker_delay_us.load(std::memory_order_relaxed);
             if (delay > 0 && id == 1) std::this_thread::sleep_for(std::chrono::microseconds(delay));
             const int parts = parts_.load(std::memory_order_relaxed);
@@ -168,12 +176,11 @@ private:
         }
     }
 
-    // Spins for up to g_spin_us (yielding the core to any other runnable thread), then sleeps until a job
-    // newer than `seen` is published; returns its generation.
-    std::uint32_t wait_for_job(std::uint32_t seen) {
+    // Spins for up to `spin`, then sleeps until a job newer than `seen` is published; returns its generation.
+    std::uint32_t wait_for_job(std::uint32_t seen, std::chrono::microseconds spin) {
         using clock = std::chrono::steady_clock;
-        const auto deadline = clock::now() + std::chrono::microseconds(g_spin_us.load(std::memory_order_relaxed));
-        for (int i = 1;; ++i) {
+        const auto deadline = clock::now() + spin;
+        for (int i = 1; spin.count() > 0; ++i) {
             const std::uint32_t gen = generation_.load(std::memory_order_acquire);
             if (gen != seen) return gen;
             cpu_relax();
