@@ -159,10 +159,12 @@ def test_bad_thread_counts_raise_and_change_nothing(cpu_backend, bad, error):
     assert fastdl.get_num_threads() == 2
 
 
-def test_omp_num_threads_sets_the_default():
-    code = "import fastdl; print(fastdl.get_num_threads())"
+def test_omp_num_threads_sets_the_default(tmp_path):
+    """In a fresh process (run outside the checkout, so that it imports the installed, compiled fastdl)."""
+    code = "import fastdl, fastdl._core; print(fastdl.get_num_threads())"
     env = dict(os.environ, OMP_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3"
 
