@@ -36,10 +36,10 @@ def _set_worker_delay_us(us: int) -> None:
     """Test hook: pool worker 1 sleeps this long each time it wakes for a call, before claiming work."""
 
 def _set_spin_us(us: int) -> None:
-    """Tuning hook: microseconds an idle pool worker spins before it sleeps (while calls come back to back)."""
+    """Tuning hook: the longest an idle pool worker spins for the next call, in microseconds."""
 
 def _get_spin_us() -> int:
-    """Microseconds an idle pool worker spins before it sleeps."""
+    """The longest an idle pool worker spins before it sleeps, in microseconds."""
 
 def gemm_kernels() -> list[str]:
     """GEMM kernels this CPU can run: 'naive', 'generic' (reference microkernel), then 'avx2', 'avx512'."""

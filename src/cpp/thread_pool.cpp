@@ -13,15 +13,21 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <mutex>
 #include <new>
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #if defined(__linux__)
+#include <dirent.h>
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #endif
 #include <pthread.h>
 
@@ -62,9 +68,76 @@ int omp_num_threads_env() {
     return static_cast<int>(std::min<long>(n, kMaxThreads));
 }
 
+// Watches the other threads of this process (another library's pool, such as OpenBLAS's, or Python
+// threads): busy() says whether one of them is running or waiting for a core, from the state letter of
+// /proc/self/task/TID/stat. The list of threads is read again every 20 ms; `ours` are left out (the pool's
+// workers and the thread that called it last). Linux only; elsewhere busy() is always false.
+class OtherThreads {
+public:
+    ~OtherThreads() {
+        for (const Watched& w : watched_) close(w.fd);
+    }
+    bool busy(const std::vector<long>& ours) {
+#if defined(__linux__)
+        const auto now = std::chrono::steady_clock::now();
+        if (now - listed_ > std::chrono::milliseconds(20)) relist(ours, now);
+        char text[96];
+        for (const Watched& w : watched_) {
+            const ssize_t n = pread(w.fd, text, sizeof(text) - 1, 0);
+            if (n <= 0) continue;
+            text[n] = '\0';
+            const char* close_paren = std::strrchr(text, ')');  // "tid (name) S ...": the name may hold spaces
+            if (close_paren && close_paren[1] == ' ' && close_paren[2] == 'R') return true;
+        }
+#else
+        (void)ours;
+#endif
+        return false;
+    }
+
+private:
+    struct Watched {
+        long tid;
+        int fd;
+    };
+
+    void relist(const std::vector<long>& ours, std::chrono::steady_clock::time_point now) {
+#if defined(__linux__)
+        listed_ = now;
+        for (const Watched& w : watched_) close(w.fd);
+        watched_.clear();
+        DIR* dir = opendir("/proc/self/task");
+        if (!dir) return;
+        while (const dirent* entry = readdir(dir)) {
+            const long tid = std::atol(entry->d_name);
+            if (tid <= 0 || std::find(ours.begin(), ours.end(), tid) != ours.end()) continue;
+            const std::string path = std::string("/proc/self/task/") + entry->d_name + "/stat";
+            const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd >= 0) watched_.push_back({tid, fd});
+        }
+        closedir(dir);
+#else
+        (void)ours;
+        (void)now;
+#endif
+    }
+
+    std::vector<Watched> watched_;
+    std::chrono::steady_clock::time_point listed_{};
+};
+
+long this_thread_tid() {
+#if defined(__linux__)
+    return static_cast<long>(syscall(SYS_gettid));
+#else
+    return 0;
+#endif
+}
+
 std::atomic<int> g_threads{0};  // 0: not decided yet
 std::atomic<int> g_worker_delay_us{0};
-std::atomic<int> g_spin_us{100};
+std::atomic<int> g_spin_us{500};
+
 
 thread_local int t_worker_index = 0;
 thread_local bool t_in_task = false;
@@ -117,6 +190,7 @@ public:
 
     // Runs the job on the caller (participant 0) and up to threads - 1 workers. The caller holds the pool.
     void run(index_t tasks, int threads, pool_detail::TaskFn fn, void* context) {
+        tids_[0].store(this_thread_tid(), std::memory_order_relaxed);
         const std::uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
         const int parts = std::min(threads, 1 + start_workers(threads - 1, gen - 1));
         const index_t per_unit = (tasks + index_t(kMaxUnits) - 1) / index_t(kMaxUnits);
@@ -154,21 +228,29 @@ private:
                 break;
             }
             ++workers_;
+            workers_started_.store(workers_, std::memory_order_relaxed);
         }
         return std::min(workers_, count);
     }
 
-    // A worker spins after a job only while jobs have been coming back to back: when its last wait was
-    // longer than the spin time (another library, such as OpenBLAS, ran between two fastdl calls), it
-    // sleeps at once, so that it does not take a core from that library's threads.
+    // After a job a worker spins (up to g_spin_us) for the next one while no other thread wants a core: as
+    // soon as one does (another library's threads, such as OpenBLAS's, runnable beside it, or the OS taking
+    // its core), it sleeps, and it sleeps at once for the next kScarce waits, so that it leaves the cores to
+    // that library between fastdl calls; then it tries spinning again. Single-threaded work between calls
+    // (NumPy element-wise code, Python) wants no second core, and the next call finds the worker awake.
+    // After a job a worker spins for the next one (up to g_spin_us) while nothing else in the process wants
+    // a core: it goes to sleep at once when another thread of the process is running or waiting for a core
+    // (another library's pool, such as OpenBLAS's, or a Python thread: OtherThreads), or when the OS took
+    // its core away (two looks at the clock, about a microsecond apart while it runs, are far apart). So
+    // the cores go to that other work between fastdl calls, while single-threaded work between calls
+    // (NumPy element-wise code, Python) leaves it spinning and the next call finds it awake: waking a
+    // sleeping thread costs tens of microseconds, a good part of a small kernel.
     void worker_main(int id, std::uint32_t seen) {
-        using clock = std::chrono::steady_clock;
-        bool back_to_back = true;
+        tids_[id].store(this_thread_tid(), std::memory_order_relaxed);
+        OtherThreads others;
+        std::vector<long> ours;
         for (;;) {
-            const auto spin = std::chrono::microseconds(g_spin_us.load(std::memory_order_relaxed));
-            const auto start = clock::now();
-            seen = wait_for_job(seen, back_to_back ? spin : std::chrono::microseconds(0));
-            back_to_back = clock::now() - start <= spin;
+            seen = wait_for_job(seen, others, ours);
             const int delay = g_worker_delay_us.load(std::memory_order_relaxed);
             if (delay > 0 && id == 1) std::this_thread::sleep_for(std::chrono::microseconds(delay));
             const int parts = parts_.load(std::memory_order_relaxed);
@@ -176,15 +258,23 @@ private:
         }
     }
 
-    // Spins for up to `spin`, then sleeps until a job newer than `seen` is published; returns its generation.
-    std::uint32_t wait_for_job(std::uint32_t seen, std::chrono::microseconds spin) {
+    // Spins as above, then sleeps until a job newer than `seen` is published; returns its generation.
+    std::uint32_t wait_for_job(std::uint32_t seen, OtherThreads& others, std::vector<long>& ours) {
         using clock = std::chrono::steady_clock;
-        const auto deadline = clock::now() + spin;
-        for (int i = 1; spin.count() > 0; ++i) {
+        constexpr auto kOffCore = std::chrono::microseconds(20);
+        ours.clear();
+        for (int k = 0; k <= workers_started_.load(std::memory_order_relaxed); ++k)
+            ours.push_back(tids_[k].load(std::memory_order_relaxed));
+        auto last = clock::now();
+        const auto deadline = last + std::chrono::microseconds(g_spin_us.load(std::memory_order_relaxed));
+        for (int i = 1;; ++i) {
             const std::uint32_t gen = generation_.load(std::memory_order_acquire);
             if (gen != seen) return gen;
             cpu_relax();
-            if (i % 64 == 0 && clock::now() >= deadline) break;
+            if (i % 32 != 0) continue;
+            const auto now = clock::now();
+            if (now >= deadline || now - last > kOffCore || (i % 128 == 0 && others.busy(ours))) break;
+            last = now;
         }
         std::unique_lock<std::mutex> lock(sleep_mutex_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
@@ -247,6 +337,8 @@ private:
     std::atomic<index_t> tasks_{0}, per_unit_{1}, done_{0};
     std::atomic<int> parts_{0};
     Block blocks_[kMaxThreads];
+    std::atomic<long> tids_[kMaxThreads] = {};  // [0]: the last caller; [k]: worker k
+    std::atomic<int> workers_started_{0};
     std::mutex error_mutex_;
     std::exception_ptr error_;
     std::atomic<bool> failed_{false};
@@ -303,6 +395,7 @@ int worker_index() { return t_worker_index; }
 
 void set_worker_delay_us(int us) { g_worker_delay_us.store(std::max(0, us), std::memory_order_relaxed); }
 void set_spin_us(int us) { g_spin_us.store(std::max(0, us), std::memory_order_relaxed); }
+
 int get_spin_us() { return g_spin_us.load(std::memory_order_relaxed); }
 
 namespace pool_detail {

@@ -6,8 +6,9 @@
 // first claims the tasks of its own contiguous block (so with every thread present, the split is the
 // static one and each thread keeps its data in its own cache), then takes what is left in the others'
 // blocks. A worker that the OS has parked behind another library's threads therefore never holds a call
-// up: the caller finishes its tasks. Idle workers spin briefly, then sleep, so that the next NumPy or
-// PyTorch call gets the cores at once.
+// up: the caller finishes its tasks. An idle worker spins for the next call (at most 500 us) only while no
+// other thread of the process wants a core, and otherwise sleeps at once, so that a NumPy or PyTorch call
+// between two fastdl calls gets the cores.
 //
 // A call made while the pool is busy (another Python thread, or a task of an outer parallel_for) runs its
 // tasks on the calling thread, in the same split. After fork() the child starts a pool of its own.
@@ -44,8 +45,8 @@ void parallel_for(index_t tasks, int threads, Task&& task) {
         const_cast<void*>(static_cast<const void*>(&task)));
 }
 
-// Test hooks (see bindings): worker 1 sleeps this many microseconds each time it wakes for a call,
-// before it claims a task; and how long idle workers spin before they sleep.
+// Test and tuning hooks (see bindings): worker 1 sleeps this many microseconds each time it wakes for a
+// call, before it claims a task; and the longest an idle worker spins before it sleeps.
 void set_worker_delay_us(int us);
 void set_spin_us(int us);
 int get_spin_us();

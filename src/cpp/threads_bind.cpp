@@ -27,8 +27,9 @@ void bind_threads(py::module_& m) {
           "Test hook: pool worker 1 sleeps this many microseconds each time it wakes for a call, before it claims "
           "any work (0 turns it off). Results must not change and calls must not wait for it.");
     m.def("_set_spin_us", &set_spin_us, py::arg("us"),
-          "Tuning hook: microseconds an idle pool worker spins (yielding its core) before it sleeps.");
-    m.def("_get_spin_us", &get_spin_us, "Microseconds an idle pool worker spins before it sleeps.");
+          "Tuning hook: the longest an idle pool worker spins for the next call, in microseconds (it sleeps at "
+          "once while another thread of the process wants a core).");
+    m.def("_get_spin_us", &get_spin_us, "The longest an idle pool worker spins before it sleeps, in microseconds.");
 }
 
 }  // namespace fastdl
