@@ -71,19 +71,21 @@ int omp_num_threads_env() {
 // Watches the other threads of this process (another library's pool, such as OpenBLAS's, or Python
 // threads): busy() says whether one of them is running or waiting for a core, from the state letter of
 // /proc/self/task/TID/stat. The list of threads is read again every 20 ms; `ours` are left out (the pool's
-// workers and the thread that called it last). Linux only; elsewhere busy() is always false.
+// workers and the thread that called it last). A process of more than kMaxWatched other threads counts as
+// busy (watching them would cost more than it saves). Linux only; elsewhere busy() is always false.
 class OtherThreads {
 public:
     ~OtherThreads() {
-        for (const Watched& w : watched_) close(w.fd);
+        for (int fd : fds_) close(fd);
     }
     bool busy(const std::vector<long>& ours) {
 #if defined(__linux__)
         const auto now = std::chrono::steady_clock::now();
         if (now - listed_ > std::chrono::milliseconds(20)) relist(ours, now);
+        if (too_many_) return true;
         char text[96];
-        for (const Watched& w : watched_) {
-            const ssize_t n = pread(w.fd, text, sizeof(text) - 1, 0);
+        for (int fd : fds_) {
+            const ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
             if (n <= 0) continue;
             text[n] = '\0';
             const char* close_paren = std::strrchr(text, ')');  // "tid (name) S ...": the name may hold spaces
@@ -96,24 +98,24 @@ public:
     }
 
 private:
-    struct Watched {
-        long tid;
-        int fd;
-    };
-
     void relist(const std::vector<long>& ours, std::chrono::steady_clock::time_point now) {
 #if defined(__linux__)
         listed_ = now;
-        for (const Watched& w : watched_) close(w.fd);
-        watched_.clear();
+        too_many_ = false;
+        for (int fd : fds_) close(fd);
+        fds_.clear();
         DIR* dir = opendir("/proc/self/task");
         if (!dir) return;
         while (const dirent* entry = readdir(dir)) {
             const long tid = std::atol(entry->d_name);
             if (tid <= 0 || std::find(ours.begin(), ours.end(), tid) != ours.end()) continue;
+            if (fds_.size() == kMaxWatched) {
+                too_many_ = true;
+                break;
+            }
             const std::string path = std::string("/proc/self/task/") + entry->d_name + "/stat";
             const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd >= 0) watched_.push_back({tid, fd});
+            if (fd >= 0) fds_.push_back(fd);
         }
         closedir(dir);
 #else
@@ -122,7 +124,9 @@ private:
 #endif
     }
 
-    std::vector<Watched> watched_;
+    static constexpr size_t kMaxWatched = 16;
+    std::vector<int> fds_;  // of /proc/self/task/TID/stat, one per watched thread
+    bool too_many_ = false;
     std::chrono::steady_clock::time_point listed_{};
 };
 
