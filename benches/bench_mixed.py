@@ -22,11 +22,23 @@ pytestmark = pytest.mark.skipif(not backend.cpu_available(), reason="the C++ ext
 
 ROLES = ("fastdl alone", "rival alone", "taking turns")
 PAUSE = 0.2
-BLOCK_SECONDS = 0.03
+BLOCK_SECONDS = 0.1  # long enough that the first call after a pause (threads waking up) does not count
 ROUNDS = 9
+STEPS_PER_BLOCK = {"MLP": 60, "CNN": 15}  # the same for every variant of a network: one group, comparable
 
 _built = {}
 _block_medians = {}
+
+
+def _seconds_per_call(call):
+    """Seconds per call, warm: a few calls first, then as many as fit in 20 ms."""
+    for _ in range(3):
+        call()
+    n, t0 = 0, time.perf_counter()
+    while n < 3 or time.perf_counter() - t0 < 0.02:
+        call()
+        n += 1
+    return (time.perf_counter() - t0) / n
 
 
 def _built_pair(case):
@@ -34,13 +46,7 @@ def _built_pair(case):
     if key not in _built:
         with fastdl.use_backend("cpu"):
             f, g, rival = case.make()
-            for _ in range(3):
-                f()
-                g()
-            t0 = time.perf_counter()
-            f()
-            g()
-            k = max(1, int(BLOCK_SECONDS / max(time.perf_counter() - t0, 1e-7)))
+            k = max(3, int(BLOCK_SECONDS / max(_seconds_per_call(lambda: (f(), g())), 1e-7)))
         _built[key] = (f, g, rival, k)
     return _built[key]
 
@@ -63,7 +69,7 @@ def test_pair(benchmark, case, role):
             benchmark.pedantic(_block(lambda: (f(), g()), k), rounds=ROUNDS, warmup_rounds=1)
         else:
             call = f if role == "fastdl alone" else g
-            benchmark.pedantic(_block(call, k), setup=lambda: time.sleep(PAUSE), rounds=ROUNDS)
+            benchmark.pedantic(_block(call, k), setup=lambda: time.sleep(PAUSE), rounds=ROUNDS, warmup_rounds=1)
     if benchmark.stats is None:
         return
     _block_medians[(group, role)] = benchmark.stats.stats.median
@@ -81,11 +87,10 @@ def test_book_loop_step(benchmark, network, layers, build):
         loop, X, y = build()
         for _ in range(3):
             loop.train_step(X, y)
-        t0 = time.perf_counter()
-        loop.train_step(X, y)
-        k = max(1, int(0.05 / max(time.perf_counter() - t0, 1e-7)))
+        k = STEPS_PER_BLOCK[network.split()[0]]
         benchmark.group = f"{network} (blocks of {k} steps)"
-        benchmark.pedantic(_block(lambda: loop.train_step(X, y), k), setup=lambda: time.sleep(PAUSE), rounds=ROUNDS)
+        benchmark.pedantic(_block(lambda: loop.train_step(X, y), k), setup=lambda: time.sleep(PAUSE), rounds=ROUNDS,
+                           warmup_rounds=1)
     if benchmark.stats is not None:
         benchmark.extra_info["ms_per_step"] = round(benchmark.stats.stats.median / k * 1e3, 4)
         assert np.isfinite(loop.train_step(X, y))
