@@ -68,6 +68,9 @@ int omp_num_threads_env() {
     return static_cast<int>(std::min<long>(n, kMaxThreads));
 }
 
+// ---------------------------------------------------------------------------------------------
+// The other threads of the process
+// ---------------------------------------------------------------------------------------------
 // Watches the other threads of this process (another library's pool, such as OpenBLAS's, or Python
 // threads): busy() says whether one of them is running or waiting for a core, from the state letter of
 // /proc/self/task/TID/stat. The list of threads is read again every 20 ms; `ours` are left out (the pool's
@@ -141,7 +144,6 @@ long this_thread_tid() {
 std::atomic<int> g_threads{0};  // 0: not decided yet
 std::atomic<int> g_worker_delay_us{0};
 std::atomic<int> g_spin_us{500};
-
 
 thread_local int t_worker_index = 0;
 thread_local bool t_in_task = false;
