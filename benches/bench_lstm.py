@@ -1,6 +1,6 @@
 """Recurrent kernels fwd+bwd: numpy reference vs cpu (vs cuda), fp32, with a Linear read-out on every step.
 
-The headline shape is the PERF.md one: input 128, hidden 256, batch 64, T = 35, read-out Linear(256, 128)
+The headline shape: input 128, hidden 256, batch 64, T = 35, read-out Linear(256, 128)
 applied to every h_t (one GEMM over B*T rows). Each group holds one cell and shape; extra_info has the
 GFLOP/s of the GEMM work (2 * multiply-adds: input and recurrent GEMMs forward; the same again twice in
 backward for the input and weight gradients; plus the read-out).

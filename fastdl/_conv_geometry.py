@@ -1,6 +1,6 @@
 """Convolution geometry shared by every backend: padding and output sizes.
 
-Padding follows SPEC §10: ``"same"`` keeps H×W at stride 1 (K//2 on each side for odd K; for even K,
+Padding: ``"same"`` keeps H×W at stride 1 (K//2 on each side for odd K; for even K,
 (K-1)//2 before and K//2 after), ``"valid"`` is no padding, and an int pads that much on each side.
 """
 

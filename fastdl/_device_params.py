@@ -7,7 +7,7 @@ forward and backward run on those copies; inside ``NeuralNetwork.train_batch`` t
 activations and gradients stay on the device, and only the loss comes down. fastdl's own optimizers
 update the device copies on the device (``fastdl/cuda/optimizers.py``).
 
-The public book API still sees host NumPy arrays (SPEC Part B §15): ``layer.params`` and
+The public book API still sees host NumPy arrays, as lincoln's: ``layer.params`` and
 ``layer.param_grads`` are lists of ndarrays that outside code may change IN PLACE. A ``Mirror`` keeps
 the two sides honest:
 

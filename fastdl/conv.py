@@ -1,7 +1,7 @@
 """``Conv2D_Op`` (lincoln ``conv.py``): 2-D cross-correlation on ``fastdl.kernels.conv2d``.
 
 Layouts as in the book: input and output NCHW ``(batch, channels, H, W)``, parameter
-``W (in_channels, out_channels, K, K)``, no kernel flip, no bias. Generalised (SPEC Part A §5) with
+``W (in_channels, out_channels, K, K)``, no kernel flip, no bias. Generalised with
 ``stride`` and ``padding`` ("same" by default as in the book, "valid", or an int), non-square images
 and even K. The gradients come from ``kernels.conv2d_backward``, which fixes the book's missing kernel
 flip (input gradient) and batch mis-ordering (weight gradient). Inside a layer on the cuda backend the

@@ -1,7 +1,7 @@
 """Offline data sets for the book's experiments.
 
 ``digits()``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, no download), prepared the
-way the book prepares MNIST (SPEC Part B §7.3): one-hot float targets, and pixels centred and scaled
+way the book prepares MNIST: one-hot float targets, and pixels centred and scaled
 by the scalar mean and standard deviation of the TRAINING images. Needs scikit-learn, the
 ``examples`` extra: ``pip install "fastdl[examples]"``.
 

@@ -1,4 +1,4 @@
-"""``python -m fastdl experiments``: the book's chapter 4 experiment table (SPEC Part B §12.2), on the
+"""``python -m fastdl experiments``: the book's chapter 4 experiment table, on the
 bundled 8x8 digits instead of MNIST.
 
 Every run uses the book's settings (batch 60, eval every 10 epochs, early stopping, seed 20190119),

@@ -1,4 +1,4 @@
-"""The public kernel API (SPEC Part A §10): one function per kernel, the same on every backend.
+"""The public kernel API: one function per kernel, the same on every backend.
 
 Each function validates its inputs once (``fastdl._checks``), makes the one explicit contiguous copy a
 backend may need (``_contiguous``), and calls the current backend (``fastdl.backend``). Inputs are

@@ -132,7 +132,7 @@ class _SoftmaxLoss(Loss):
 
 
 class SoftmaxCrossEntropy(_SoftmaxLoss):
-    """The book's softmax cross-entropy (SPEC Part B §3.3), on ``kernels.softmax_cross_entropy``.
+    """The book's softmax cross-entropy, on ``kernels.softmax_cross_entropy``.
 
     Reported value: ``sum_{n,k}[-y log p - (1 - y) log(1 - p)] / N`` with ``p`` the softmax clipped to
     ``[eps, 1 - eps]`` (the two-term formula). Gradient: ``(p - y) / N``. ``softmax_preds`` is the

@@ -1,4 +1,4 @@
-"""The book API (lincoln at L2019, SPEC Part B §0-§7) is mirrored: module paths, class names,
+"""The book API (lincoln at L2019) is mirrored: module paths, class names,
 class hierarchy, constructor/method signatures and the attributes outside code touches.
 
 The L2019 signatures are written out below (lincoln itself cannot be imported at L2019: its
@@ -143,7 +143,7 @@ def test_book_modules_all_import_and_dead_names_stay_out():
                 "optimizers", "train", "utils.np_utils"]:
         importlib.import_module(f"fastdl.{mod}")
     losses = importlib.import_module("fastdl.losses")
-    assert not hasattr(losses, "SoftmaxCrossEntropyComplex")  # broken at L2019, not ported (SPEC §3.4)
+    assert not hasattr(losses, "SoftmaxCrossEntropyComplex")  # broken at L2019, not ported
     assert not hasattr(importlib.import_module("fastdl.conv"), "Conv2DOperation")
 
 

@@ -87,7 +87,7 @@ def test_summed_variant(isa, dtype, rng, book):
     labels = rng.integers(0, 62, size=40)
     for target in (labels.astype(np.int64), _onehot(labels, 62, dtype)):
         loss, _ = _check(logits, target, dtype, book, loss_scale=1.0, grad_scale=1.0)
-    if book:  # a uniform prediction gives ln V + (V-1)(-ln(1-1/V)) per row (SPEC 11.3)
+    if book:  # a uniform prediction gives ln V + (V-1)(-ln(1-1/V)) per row (the book's chapter 6 value)
         loss, grad = core.softmax_xent(np.zeros((32, 62), dtype), labels[:32].astype(np.int64), 1e-9, True, 1.0, 1.0)
         assert loss == pytest.approx(32 * 5.119, abs=0.01 * 32)
 

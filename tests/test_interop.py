@@ -1,4 +1,4 @@
-"""Interoperability both ways (SPEC Part A §3, Part B §15).
+"""Interoperability both ways.
 
 1. A minimal lincoln-style NeuralNetwork / loss / SGD / training loop, written here in plain NumPy
    exactly as the book's loop uses its objects, drives fastdl layers.

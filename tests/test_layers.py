@@ -1,5 +1,5 @@
 """Operations and layers against direct NumPy math and finite differences (float64), plus the
-state rules of SPEC §15: in-place parameter updates, deepcopy, seeds, dtypes, lazy set-up."""
+book API's state rules: in-place parameter updates, deepcopy, seeds, dtypes, lazy set-up."""
 
 import copy
 
@@ -292,7 +292,7 @@ def test_base_layer_keeps_dtype_and_runs_custom_operations(rng):
 
 
 # ----------------------------------------------------------------------------------------------
-# losses (the book's conventions, SPEC Part B §3)
+# losses (the book's conventions)
 # ----------------------------------------------------------------------------------------------
 
 def test_softmax_cross_entropy_book_value_and_gradient(rng):

@@ -1,7 +1,7 @@
 """The NumPy reference itself: conv2d / conv2d_backward.
 
 Checked against direct Python loops over output pixels (forward and backward, both dtypes), against
-central finite differences in float64, and against the book's chapter 5 worked examples (SPEC Part B §10).
+central finite differences in float64, and against the book's chapter 5 worked examples.
 """
 
 import copy

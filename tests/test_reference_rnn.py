@@ -1,6 +1,6 @@
 """The NumPy reference itself: RNN / LSTM / GRU sequences, forward and backward through time.
 
-Forwards are checked against step-by-step loops over t and the batch written from the SPEC formulas
+Forwards are checked against step-by-step loops over t and the batch written from the book's formulas
 (the book's [x, h] column stack, separate per-gate weights); every gradient (x, h0, c0, w, b, and the
 LSTM's grad_c_last path) is checked against central finite differences in float64.
 """

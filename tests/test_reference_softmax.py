@@ -1,7 +1,7 @@
 """The NumPy reference itself: softmax_cross_entropy (the book's loss) and cross_entropy.
 
 Checked against direct Python loops (both dtypes), finite differences (float64), the book's stored
-uniform-prediction value (SPEC Part B §11.3) and extreme logits.
+uniform-prediction value (chapter 6) and extreme logits.
 """
 
 import math
@@ -100,7 +100,7 @@ def test_book_gradient_is_the_ce_gradient_when_unclipped(shape):
 
 
 def test_book_uniform_prediction_value():
-    # SPEC Part B §11.3: a uniform prediction over V = 62 costs ln V + (V-1)(-ln(1 - 1/V)) = 5.119 per row
+    # the book's chapter 6 value: a uniform prediction over V = 62 costs ln V + (V-1)(-ln(1 - 1/V)) = 5.119 per row
     V = 62
     expected = math.log(V) - (V - 1) * math.log(1 - 1 / V)
     assert round(expected, 3) == 5.119

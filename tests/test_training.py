@@ -2,7 +2,7 @@
 early stopping, decay, optimizers.
 
 Accuracy threshold: the book's chapter-4 MLP (89 Tanh -> 10 Linear, glorot, SGDMomentum with
-exponential decay) reaches 96.5-96.8% on MNIST (SPEC Part B §12.2, rows 11-12). On the digits fastdl
+exponential decay) reaches 96.5-96.8% on MNIST in the book's chapter 4 table. On the digits fastdl
 measured 98.4-98.7% over seeds 1-5 and 20190119 (450 test images). 0.95 is the project's bar and
 leaves a margin of about 15 test images for platform rounding while still failing on any real
 gradient or optimizer bug (a broken backward gives < 0.5; plain SGD without momentum ~0.93-0.96).

@@ -1,4 +1,4 @@
-"""Chapter 6's recurrent stack (SPEC Part B §11): per-step nodes, fused sequence layers, the model, the
+"""Chapter 6's recurrent stack: per-step nodes, fused sequence layers, the model, the
 trainer, and the summed per-step loss. Its optimizers (a different API from ``fastdl.optimizers``) are
 in ``fastdl.rnn.optimizers``.
 """

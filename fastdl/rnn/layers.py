@@ -1,4 +1,4 @@
-"""Chapter 6's sequence layers: ``RNNLayer``, ``LSTMLayer``, ``GRULayer`` (SPEC Part B §11.5, §11.7, §11.8).
+"""Chapter 6's sequence layers: ``RNNLayer``, ``LSTMLayer``, ``GRULayer``.
 
 A layer maps ``(B, T, in)`` to ``(B, T, out)``: a recurrence over T followed by the output projection
 ``H W_v + B_v`` at every step. The book's interface is kept:
@@ -20,7 +20,7 @@ forward (it is cheap), so optimizers may update the ``'value'`` arrays in place,
 There is no ``cells`` list, so any sequence length works after the first batch. Layers compute in
 ``dtype`` (float32 by default, float64 for the book's exact numbers); inputs are cast to it.
 
-Fix over the book (SPEC §13 item 27): ``GRULayer`` initialises ``B_h``, ``W_v`` and ``B_v`` with
+Fix over the book: ``GRULayer`` initialises ``B_h``, ``W_v`` and ``B_v`` with
 ``weight_scale`` like every other parameter (the book used scale 1.0 for those three).
 """
 

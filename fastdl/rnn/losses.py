@@ -2,7 +2,7 @@
 
 The same fused kernel as the chapter 4 loss (``kernels.softmax_cross_entropy``) on the (B*T, V) view,
 with ``reduction="sum"``: the value is the book's two-term clipped formula summed over batch, time and
-vocabulary, and the gradient is ``clip(softmax) - target`` per element (SPEC Part B §11.3).
+vocabulary, and the gradient is ``clip(softmax) - target`` per element.
 """
 
 import numpy as np

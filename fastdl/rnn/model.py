@@ -1,4 +1,4 @@
-"""``RNNModel``: chapter 6's stack of sequence layers plus the summed loss (SPEC Part B §11.9)."""
+"""``RNNModel``: chapter 6's stack of sequence layers plus the summed loss."""
 
 from typing import List, Optional
 

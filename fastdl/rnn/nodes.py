@@ -1,4 +1,4 @@
-"""Chapter 6's per-time-step "nodes": ``RNNNode``, ``LSTMNode``, ``GRUNode`` (SPEC Part B §11.4, §11.6, §11.8).
+"""Chapter 6's per-time-step "nodes": ``RNNNode``, ``LSTMNode``, ``GRUNode``.
 
 These are the book's teaching classes: one node computes ONE time step. ``forward`` takes the step's
 input ``(B, in)``, the incoming state(s) ``(B, h)`` and the layer's ``params_dict``
@@ -11,7 +11,7 @@ The math runs on fastdl's kernels (``kernels.linear`` / ``linear_backward`` for 
 parameters. The layers in ``fastdl.rnn.layers`` do not loop over nodes: they run the fused sequence
 kernels. The nodes stay as the readable per-step form, and the tests check both agree.
 
-Fixes over the book (SPEC §13 item 26): ``GRUNode``'s update gate uses its own weights ``W_xu``/``W_hu``
+Fixes over the book: ``GRUNode``'s update gate uses its own weights ``W_xu``/``W_hu``
 (the book reused the reset-gate projections), and its backward uses the full output-state gradient
 and includes the direct ``u * dh`` path, so every GRU gradient is correct (the book's were zero).
 """

@@ -1,4 +1,4 @@
-"""Chapter 6's optimizers (SPEC Part B §11.2): ``RNNOptimizer``, ``SGD``, ``AdaGrad``.
+"""Chapter 6's optimizers: ``RNNOptimizer``, ``SGD``, ``AdaGrad``.
 
 Same names as ``fastdl.optimizers`` but a different API, as in the book: the trainer injects
 ``model`` (not ``net``), and ``step()`` walks ``layer.params[key]`` dicts of every layer in

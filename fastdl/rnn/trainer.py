@@ -1,4 +1,4 @@
-"""``RNNTrainer``: chapter 6's character-level training loop (SPEC Part B §11.10).
+"""``RNNTrainer``: chapter 6's character-level training loop.
 
 The book's data representation is kept: row ``i`` of a batch is the window of ``sequence_length``
 characters starting at ``start_pos + i`` (rows overlap, offset by one character), its target is the

@@ -1,4 +1,4 @@
-"""lincoln's ``utils/np_utils.py`` helpers (SPEC Part B §7.1), same names and signatures.
+"""lincoln's ``utils/np_utils.py`` helpers, same names and signatures.
 
 Differences from the book, all fixes: ``generate_batch`` uses ``ndim`` (the book called torch's
 ``.dim()``), ``assert_same_shape`` names the shapes in the right order and raises even under
