@@ -5,11 +5,7 @@ import pytest
 
 from conftest import record
 from fastdl import kernels
-
-# (M, K, N, trans_a, trans_b): square sizes and the DL shapes of issue 3.
-SHAPES = [(512, 512, 512, False, False), (1024, 1024, 1024, False, False), (64, 784, 256, False, False),
-          (256, 784, 256, False, False), (64, 256, 1024, False, False), (32, 4096, 4096, False, False),
-          (64, 256, 784, False, True), (784, 64, 256, True, False)]
+from fastdl.bench import GEMM_SHAPES as SHAPES  # (M, K, N, trans_a, trans_b)
 
 
 def _label(m, k, n, ta, tb):

@@ -16,7 +16,7 @@ import pytest
 
 import fastdl
 from fastdl import backend
-from fastdl.bench_mixed import network_cases, pair_cases
+from fastdl.bench_mixed import network_cases, pair_cases, seconds_per_call
 
 pytestmark = pytest.mark.skipif(not backend.cpu_available(), reason="the C++ extension fastdl._core is not built")
 
@@ -30,23 +30,12 @@ _built = {}
 _block_medians = {}
 
 
-def _seconds_per_call(call):
-    """Seconds per call, warm: a few calls first, then as many as fit in 20 ms."""
-    for _ in range(3):
-        call()
-    n, t0 = 0, time.perf_counter()
-    while n < 3 or time.perf_counter() - t0 < 0.02:
-        call()
-        n += 1
-    return (time.perf_counter() - t0) / n
-
-
 def _built_pair(case):
     key = (case.work, case.rival)
     if key not in _built:
         with fastdl.use_backend("cpu"):
             f, g, rival = case.make()
-            k = max(3, int(BLOCK_SECONDS / max(_seconds_per_call(lambda: (f(), g())), 1e-7)))
+            k = max(3, int(BLOCK_SECONDS / max(seconds_per_call(lambda: (f(), g())), 1e-7)))
         _built[key] = (f, g, rival, k)
     return _built[key]
 

@@ -18,13 +18,10 @@ def _controller_class(threadpoolctl):
         check_symbols = ("fastdl_get_num_threads", "fastdl_set_num_threads")
 
         def get_num_threads(self):
-            get = getattr(self.dynlib, "fastdl_get_num_threads", None)
-            return None if get is None else get()
+            return self.dynlib.fastdl_get_num_threads()
 
         def set_num_threads(self, num_threads):
-            set_ = getattr(self.dynlib, "fastdl_set_num_threads", None)
-            if set_ is not None:
-                set_(int(num_threads))
+            self.dynlib.fastdl_set_num_threads(int(num_threads))
 
         def get_version(self):
             from fastdl import __version__

@@ -41,15 +41,15 @@ class Row:
     gbytes_per_s: Optional[float]
 
 
-def _rand(rng, shape, scale=1.0):
+def rand_f32(rng, shape, scale=1.0):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
 
 
 def _matmul(m, k, n, trans_a=False, trans_b=False):
     def make():
         rng = np.random.default_rng(0)
-        a = _rand(rng, (k, m) if trans_a else (m, k))
-        b = _rand(rng, (n, k) if trans_b else (k, n))
+        a = rand_f32(rng, (k, m) if trans_a else (m, k))
+        b = rand_f32(rng, (n, k) if trans_b else (k, n))
         return lambda: kernels.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
     return make
 
@@ -57,7 +57,7 @@ def _matmul(m, k, n, trans_a=False, trans_b=False):
 def _dense(n, i, o, act):
     def make():
         rng = np.random.default_rng(0)
-        x, w, b, g = _rand(rng, (n, i)), _rand(rng, (i, o), 0.05), _rand(rng, (o,)), _rand(rng, (n, o))
+        x, w, b, g = rand_f32(rng, (n, i)), rand_f32(rng, (i, o), 0.05), rand_f32(rng, (o,)), rand_f32(rng, (n, o))
 
         def step():
             y = kernels.linear(x, w, b, act)
@@ -66,10 +66,10 @@ def _dense(n, i, o, act):
     return make
 
 
-def _softmax(name, batch, classes, labels):
+def loss_step(name, batch, classes, labels):
     def make():
         rng = np.random.default_rng(0)
-        logits = _rand(rng, (batch, classes), 3.0)
+        logits = rand_f32(rng, (batch, classes), 3.0)
         target = rng.integers(0, classes, size=batch)
         if not labels:
             target = np.eye(classes, dtype=np.float32)[target]
@@ -81,7 +81,7 @@ def _softmax(name, batch, classes, labels):
 def _activation(name, size):
     def make():
         rng = np.random.default_rng(0)
-        x, g = _rand(rng, (size,)), _rand(rng, (size,))
+        x, g = rand_f32(rng, (size,)), rand_f32(rng, (size,))
 
         def step():
             return kernels.activation_backward(kernels.activation(x, name), g, name)
@@ -92,7 +92,7 @@ def _activation(name, size):
 def _dropout(shape, keep_prob):
     def make():
         rng = np.random.default_rng(0)
-        x, g = _rand(rng, shape), _rand(rng, shape)
+        x, g = rand_f32(rng, shape), rand_f32(rng, shape)
 
         def step():
             _, mask = kernels.dropout(x, keep_prob, 12345)
@@ -101,11 +101,11 @@ def _dropout(shape, keep_prob):
     return make
 
 
-def _conv(batch, c_in, c_out, hw, k):
+def conv_step(batch, c_in, c_out, hw, k):
     def make():
         rng = np.random.default_rng(0)
-        x, w = _rand(rng, (batch, c_in, hw, hw)), _rand(rng, (c_in, c_out, k, k), 0.1)
-        g = _rand(rng, (batch, c_out, hw, hw))
+        x, w = rand_f32(rng, (batch, c_in, hw, hw)), rand_f32(rng, (c_in, c_out, k, k), 0.1)
+        g = rand_f32(rng, (batch, c_out, hw, hw))
 
         def step():
             kernels.conv2d(x, w)
@@ -114,17 +114,26 @@ def _conv(batch, c_in, c_out, hw, k):
     return make
 
 
-def _lstm(batch, steps, features, hidden):
+def lstm_step(batch, steps, features, hidden):
     def make():
         rng = np.random.default_rng(0)
-        x, h0, c0 = _rand(rng, (batch, steps, features)), _rand(rng, (batch, hidden)), _rand(rng, (batch, hidden))
-        w, b, g = _rand(rng, (features + hidden, 4 * hidden), 0.05), _rand(rng, (4 * hidden,)), _rand(rng, (batch, steps, hidden))
+        x = rand_f32(rng, (batch, steps, features))
+        h0, c0 = rand_f32(rng, (batch, hidden)), rand_f32(rng, (batch, hidden))
+        w, b = rand_f32(rng, (features + hidden, 4 * hidden), 0.05), rand_f32(rng, (4 * hidden,))
+        g = rand_f32(rng, (batch, steps, hidden))
 
         def step():
             _, _, cache = kernels.lstm_forward(x, h0, c0, w, b)
             return kernels.lstm_backward(g, cache)
         return step
     return make
+
+
+#: the GEMM shapes that benches/bench_matmul.py times and bench_mixed pairs with NumPy:
+#: (M, K, N, trans_a, trans_b), square sizes and deep-learning shapes
+GEMM_SHAPES = [(512, 512, 512, False, False), (1024, 1024, 1024, False, False), (64, 784, 256, False, False),
+               (256, 784, 256, False, False), (64, 256, 1024, False, False), (32, 4096, 4096, False, False),
+               (64, 256, 784, False, True), (784, 64, 256, True, False)]
 
 
 def cases():
@@ -140,20 +149,20 @@ def cases():
         Case("linear+sigmoid fwd+bwd", "64x784->256", _dense(64, 784, 256, "sigmoid"), 3 * 2.0 * 64 * 784 * 256),
         Case("linear fwd+bwd", "60x12544->10", _dense(60, 12544, 10, "linear"), 3 * 2.0 * 60 * 12544 * 10,
              quick=False),
-        Case("softmax_cross_entropy", "512x8192 one-hot", _softmax("softmax_cross_entropy", 512, 8192, False),
+        Case("softmax_cross_entropy", "512x8192 one-hot", loss_step("softmax_cross_entropy", 512, 8192, False),
              nbytes=2 * 512 * 8192 * 4),
-        Case("cross_entropy", "4096x1000 labels", _softmax("cross_entropy", 4096, 1000, True), nbytes=2 * 4096 * 1000 * 4),
-        Case("cross_entropy", "2048x32000 labels", _softmax("cross_entropy", 2048, 32000, True),
+        Case("cross_entropy", "4096x1000 labels", loss_step("cross_entropy", 4096, 1000, True), nbytes=2 * 4096 * 1000 * 4),
+        Case("cross_entropy", "2048x32000 labels", loss_step("cross_entropy", 2048, 32000, True),
              nbytes=2 * 2048 * 32000 * 4, quick=False),
         Case("sigmoid fwd+bwd", "4M", _activation("sigmoid", 4 << 20), nbytes=5 * 4 * (4 << 20)),
         Case("tanh fwd+bwd", "4M", _activation("tanh", 4 << 20), nbytes=5 * 4 * (4 << 20), quick=False),
         # x, y, g, grad_x (4 bytes each) and the mask twice (1 byte) per element
         Case("dropout fwd+bwd", "60x16x28x28 keep 0.8", _dropout((60, 16, 28, 28), 0.8), nbytes=18 * 60 * 16 * 784),
-        Case("conv2d fwd+bwd", "32x1x28x28 k5 ->16", _conv(32, 1, 16, 28, 5), 3 * 2.0 * 32 * 16 * 784 * 25),
-        Case("conv2d fwd+bwd", "32x16x14x14 k3 ->32", _conv(32, 16, 32, 14, 3), 3 * 2.0 * 32 * 32 * 196 * 16 * 9,
+        Case("conv2d fwd+bwd", "32x1x28x28 k5 ->16", conv_step(32, 1, 16, 28, 5), 3 * 2.0 * 32 * 16 * 784 * 25),
+        Case("conv2d fwd+bwd", "32x16x14x14 k3 ->32", conv_step(32, 16, 32, 14, 3), 3 * 2.0 * 32 * 32 * 196 * 16 * 9,
              quick=False),
-        Case("lstm fwd+bwd", "B64 T35 F128 H256", _lstm(64, 35, 128, 256), lstm_flop(64, 35, 128, 256), quick=False),
-        Case("lstm fwd+bwd", "B32 T25 F62 H256", _lstm(32, 25, 62, 256), lstm_flop(32, 25, 62, 256)),
+        Case("lstm fwd+bwd", "B64 T35 F128 H256", lstm_step(64, 35, 128, 256), lstm_flop(64, 35, 128, 256), quick=False),
+        Case("lstm fwd+bwd", "B32 T25 F62 H256", lstm_step(32, 25, 62, 256), lstm_flop(32, 25, 62, 256)),
     ]
 
 

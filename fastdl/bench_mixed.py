@@ -23,6 +23,7 @@ import numpy as np
 
 import fastdl
 from fastdl import kernels
+from fastdl.bench import GEMM_SHAPES, conv_step, lstm_step, rand_f32, loss_step
 
 
 @dataclass
@@ -52,18 +53,10 @@ class StepRow:
     step_ms: float
 
 
-def _rand(rng, shape, scale=1.0, dtype=np.float32):
-    return (rng.standard_normal(shape) * scale).astype(dtype)
-
-
 # ---------------------------------------------------------------------------------------------
 # Pairs of calls
 # ---------------------------------------------------------------------------------------------
 
-#: the GEMM shapes of benches/bench_matmul.py: (M, K, N, trans_a, trans_b)
-MATMUL_SHAPES = [(512, 512, 512, False, False), (1024, 1024, 1024, False, False), (64, 784, 256, False, False),
-                 (256, 784, 256, False, False), (64, 256, 1024, False, False), (32, 4096, 4096, False, False),
-                 (64, 256, 784, False, True), (784, 64, 256, True, False)]
 _QUICK_MATMULS = {(256, 784, 256), (64, 256, 1024)}
 
 
@@ -75,12 +68,23 @@ def _matmul_label(m, k, n, ta, tb):
 def _matmul_pair(m, k, n, ta, tb):
     def make():
         rng = np.random.default_rng(0)
-        a = _rand(rng, (k, m) if ta else (m, k))
-        b = _rand(rng, (n, k) if tb else (k, n))
+        a = rand_f32(rng, (k, m) if ta else (m, k))
+        b = rand_f32(rng, (n, k) if tb else (k, n))
         op_a, op_b = (a.T if ta else a), (b.T if tb else b)
         f = lambda: kernels.matmul(a, b, trans_a=ta, trans_b=tb)  # noqa: E731
         return f, (lambda: op_a @ op_b), "numpy @ (the same product)"
     return make
+
+
+def seconds_per_call(call, min_seconds=0.02):
+    """Seconds per call, warm: three calls first, then as many as take ``min_seconds``."""
+    for _ in range(3):
+        call()
+    reps, t0 = 0, time.perf_counter()
+    while reps < 3 or time.perf_counter() - t0 < min_seconds:
+        call()
+        reps += 1
+    return (time.perf_counter() - t0) / reps
 
 
 def _numpy_matmul_like(seconds):
@@ -88,18 +92,13 @@ def _numpy_matmul_like(seconds):
     rng = np.random.default_rng(1)
 
     def timed(n):
-        a, b = _rand(rng, (n, n)), _rand(rng, (n, n))
-        a @ b
-        t0, reps = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 0.02:
-            a @ b
-            reps += 1
-        return (time.perf_counter() - t0) / reps
+        a, b = rand_f32(rng, (n, n)), rand_f32(rng, (n, n))
+        return seconds_per_call(lambda: a @ b)
 
     n = 256
     for _ in range(3):
         n = int(np.clip(round(n * (seconds / timed(n)) ** (1 / 3) / 16) * 16, 16, 2048))
-    a, b = _rand(rng, (n, n)), _rand(rng, (n, n))
+    a, b = rand_f32(rng, (n, n)), rand_f32(rng, (n, n))
     return n, (lambda: a @ b)
 
 
@@ -107,50 +106,8 @@ def _with_numpy_rival(make_fastdl):
     """A pair of a fastdl step and a NumPy matmul sized to take as long as that step alone."""
     def make():
         f = make_fastdl()
-        for _ in range(3):
-            f()
-        t0, reps = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 0.05:
-            f()
-            reps += 1
-        n, g = _numpy_matmul_like((time.perf_counter() - t0) / reps)
+        n, g = _numpy_matmul_like(seconds_per_call(f, 0.05))
         return f, g, f"numpy @ {n}x{n}x{n}"
-    return make
-
-
-def _conv_step(batch, c_in, c_out, hw, k):
-    def make():
-        rng = np.random.default_rng(0)
-        x, w = _rand(rng, (batch, c_in, hw, hw)), _rand(rng, (c_in, c_out, k, k), 0.1)
-        g = _rand(rng, (batch, c_out, hw, hw))
-
-        def step():
-            kernels.conv2d(x, w)
-            return kernels.conv2d_backward(x, w, g)
-        return step
-    return make
-
-
-def _lstm_step(batch, steps, features, hidden):
-    def make():
-        rng = np.random.default_rng(0)
-        x, h0, c0 = (_rand(rng, (batch, steps, features)), _rand(rng, (batch, hidden)),
-                     _rand(rng, (batch, hidden)))
-        w, b = _rand(rng, (features + hidden, 4 * hidden), 0.05), _rand(rng, (4 * hidden,))
-        g = _rand(rng, (batch, steps, hidden))
-
-        def step():
-            _, _, cache = kernels.lstm_forward(x, h0, c0, w, b)
-            return kernels.lstm_backward(g, cache)
-        return step
-    return make
-
-
-def _softmax_step(batch, classes):
-    def make():
-        rng = np.random.default_rng(0)
-        logits, target = _rand(rng, (batch, classes), 3.0), np.eye(classes, dtype=np.float32)[rng.integers(0, classes, batch)]
-        return lambda: kernels.softmax_cross_entropy(logits, target)
     return make
 
 
@@ -159,7 +116,7 @@ def _torch_pair(m, k, n):
         import torch
 
         rng = np.random.default_rng(0)
-        a, b = _rand(rng, (m, k)), _rand(rng, (k, n))
+        a, b = rand_f32(rng, (m, k)), rand_f32(rng, (k, n))
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         return (lambda: kernels.matmul(a, b)), (lambda: torch.matmul(ta, tb)), "torch.matmul (the same product)"
     return make
@@ -177,11 +134,11 @@ def pair_cases(with_torch=None):
     """Every pair: each GEMM shape of bench_matmul against NumPy's ``@`` on the same operands; conv2d,
     lstm and softmax cross-entropy against a NumPy ``@`` of similar cost; matmul against PyTorch."""
     cases = [PairCase(_matmul_label(*s), "numpy @ (the same product)", _matmul_pair(*s), 2 * 2.0 * s[0] * s[1] * s[2],
-                      quick=s[:3] in _QUICK_MATMULS) for s in MATMUL_SHAPES]
-    steps = [("conv2d fwd+bwd 32x1x28x28 k5->16", _conv_step(32, 1, 16, 28, 5), True),
-             ("conv2d fwd+bwd 32x16x14x14 k3->32", _conv_step(32, 16, 32, 14, 3), False),
-             ("lstm fwd+bwd B32 T25 F62 H256", _lstm_step(32, 25, 62, 256), False),
-             ("softmax_cross_entropy 512x8192 one-hot", _softmax_step(512, 8192), False)]
+                      quick=s[:3] in _QUICK_MATMULS) for s in GEMM_SHAPES]
+    steps = [("conv2d fwd+bwd 32x1x28x28 k5->16", conv_step(32, 1, 16, 28, 5), True),
+             ("conv2d fwd+bwd 32x16x14x14 k3->32", conv_step(32, 16, 32, 14, 3), False),
+             ("lstm fwd+bwd B32 T25 F62 H256", lstm_step(32, 25, 62, 256), False),
+             ("softmax_cross_entropy 512x8192 one-hot", loss_step("softmax_cross_entropy", 512, 8192, False), False)]
     cases += [PairCase(work, "numpy @ of similar cost", _with_numpy_rival(make), quick=quick)
               for work, make, quick in steps]
     if with_torch if with_torch is not None else torch_available():
@@ -203,7 +160,7 @@ def time_pair(f, g, rounds=7, pause=0.2, budget=0.1):
     for _ in range(3):
         f()
         g()
-    reps = max(3, int(budget / max(_block(f, 2) + _block(g, 2), 1e-7)))
+    reps = max(3, int(budget / max(seconds_per_call(lambda: (f(), g()), 0.0), 1e-7)))
     alone_f, alone_g, pairs, ratios = [], [], [], []
     for _ in range(rounds):
         time.sleep(pause)
@@ -349,10 +306,8 @@ def run_networks(quick=False, progress=print):
     with fastdl.use_backend("cpu"):
         for network, layers, build in network_cases():
             loop, X, y = build()
-            for _ in range(3):
-                loop.train_step(X, y)
             step = (lambda loop=loop, X=X, y=y: loop.train_step(X, y))
-            built.append((network, layers, step, max(3, int(budget / max(_block(step, 2), 1e-7)))))
+            built.append((network, layers, step, max(3, int(budget / max(seconds_per_call(step, 0.0), 1e-7)))))
         times = {layers: [] for _, layers, _, _ in built}
         for _ in range(rounds):
             for network, layers, step, reps in built:

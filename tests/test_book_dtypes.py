@@ -16,6 +16,7 @@ from fastdl.activations import Linear, Tanh
 from fastdl.layers import Conv2D, Dense
 from fastdl.losses import SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
+from book_standins import BookNetwork, BookSGDMomentum
 
 pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn (the `examples` extra)")
 
@@ -36,48 +37,6 @@ class BookSoftmaxCrossEntropy:
 
     def backward(self):
         return (self.p - self.target) / self.prediction.shape[0]
-
-
-class BookNetwork:
-    """The book's NeuralNetwork: layers in order, its loss, backward in reverse."""
-
-    def __init__(self, layers, loss, seed=1):
-        self.layers, self.loss = layers, loss
-        for layer in layers:
-            layer.seed = seed
-
-    def forward(self, X, inference=False):
-        for layer in self.layers:
-            X = layer.forward(X, inference)
-        return X
-
-    def train_batch(self, X, y):
-        loss = self.loss.forward(self.forward(X), y)
-        grad = self.loss.backward()
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return loss
-
-    def params(self):
-        for layer in self.layers:
-            yield from layer.params
-
-    def param_grads(self):
-        for layer in self.layers:
-            yield from layer.param_grads
-
-
-class BookSGDMomentum:
-    def __init__(self, lr, momentum=0.9):
-        self.lr, self.momentum, self.velocities = lr, momentum, None
-
-    def step(self):
-        if self.velocities is None:
-            self.velocities = [np.zeros_like(p) for p in self.net.params()]
-        for param, grad, velocity in zip(self.net.params(), self.net.param_grads(), self.velocities):
-            velocity *= self.momentum
-            velocity += self.lr * grad
-            param -= velocity
 
 
 def book_fit(net, optim, X_train, y_train, X_test, y_test, epochs, batch_size, seed):

@@ -25,6 +25,7 @@ from fastdl.losses import CrossEntropy, MeanSquaredError, SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import SGD, AdaGrad, RegularizedSGD, SGDMomentum
 from fastdl.train import Trainer
+from book_standins import BookSGDMomentum
 
 pytestmark = pytest.mark.skipif(
     not _compat.available(),
@@ -216,20 +217,13 @@ def test_the_optimizer_updates_the_device_copy_and_reading_params_syncs_the_host
 # outside code changes the host arrays
 # ----------------------------------------------------------------------------------------------
 
-class OutsideMomentum:
-    """A lincoln-style optimizer: host NumPy arrays from net.params() / net.param_grads(), in place."""
-
-    def __init__(self, lr, momentum=0.9):
-        self.lr, self.momentum, self.velocities = lr, momentum, None
+class OutsideMomentum(BookSGDMomentum):
+    """A lincoln-style optimizer: it must be handed host NumPy arrays, which it updates in place."""
 
     def step(self):
-        if self.velocities is None:
-            self.velocities = [np.zeros_like(p) for p in self.net.params()]
-        for param, grad, velocity in zip(self.net.params(), self.net.param_grads(), self.velocities):
+        for param, grad in zip(self.net.params(), self.net.param_grads()):
             assert isinstance(param, np.ndarray) and isinstance(grad, np.ndarray)
-            velocity *= self.momentum
-            velocity += self.lr * grad
-            param -= velocity
+        super().step()
 
 
 @pytest.mark.parametrize("make_net,kind", [(dense_net, "dense"), (conv_net, "conv")])

@@ -20,6 +20,7 @@ from fastdl.losses import SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import SGDMomentum
 from fastdl.train import Trainer
+from book_standins import BookNetwork
 
 pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn (the `examples` extra)")
 
@@ -38,38 +39,6 @@ def accuracy(net, X, y):
 # ----------------------------------------------------------------------------------------------
 # 1. lincoln-style loop (stand-ins written in the test) driving fastdl layers
 # ----------------------------------------------------------------------------------------------
-
-class BookNetwork:
-    """What lincoln's NeuralNetwork does with its layers."""
-
-    def __init__(self, layers, loss, seed=1):
-        self.layers, self.loss, self.seed = layers, loss, seed
-        for layer in layers:
-            setattr(layer, "seed", seed)
-
-    def forward(self, X, inference=False):
-        for layer in self.layers:
-            X = layer.forward(X, inference)
-        return X
-
-    def backward(self, grad):
-        for layer in reversed(self.layers):
-            grad = layer.backward(grad)
-        return grad
-
-    def params(self):
-        for layer in self.layers:
-            yield from layer.params
-
-    def param_grads(self):
-        for layer in self.layers:
-            yield from layer.param_grads
-
-    def train_batch(self, X, y):
-        loss = self.loss.forward(self.forward(X), y)
-        self.backward(self.loss.backward())
-        return loss
-
 
 class BookSoftmaxCrossEntropy:
     """lincoln's loss in float64 NumPy (so float64 gradients flow into float32 fastdl layers)."""

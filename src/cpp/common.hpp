@@ -32,17 +32,6 @@ inline int threads_for(index_t work, index_t min_work) {
 // has parked, instead of waiting for it.
 constexpr index_t kTasksPerThread = 4;
 
-// body(lo, hi) on contiguous, 64-element aligned chunks [lo, hi) covering [0, n), with one thread per
-// `min_per_thread` elements at most (elementwise kernels: chunk boundaries never change a result).
-template <class Body>
-void parallel_chunks(index_t n, index_t min_per_thread, Body body) {
-    if (n <= 0) return;
-    const int nt = threads_for(n, min_per_thread);
-    const index_t pieces = nt > 1 ? nt * kTasksPerThread : 1;
-    const index_t chunk = ceil_div(ceil_div(n, pieces), 64) * 64;
-    parallel_for(ceil_div(n, chunk), nt, [&](index_t t) { body(chunk * t, std::min(n, chunk * (t + 1))); });
-}
-
 // body(lo, hi) on [0, n) cut into ranges of whole `step`s, `per_thread` ranges per thread of nt.
 template <class Body>
 void parallel_ranges(index_t n, index_t step, int nt, index_t per_thread, Body body) {
@@ -53,6 +42,13 @@ void parallel_ranges(index_t n, index_t step, int nt, index_t per_thread, Body b
         const index_t lo = std::min(n, steps * t / pieces * step), hi = std::min(n, steps * (t + 1) / pieces * step);
         if (lo < hi) body(lo, hi);
     });
+}
+
+// body(lo, hi) on contiguous, 64-element aligned chunks [lo, hi) covering [0, n), with one thread per
+// `min_per_thread` elements at most (elementwise kernels: chunk boundaries never change a result).
+template <class Body>
+void parallel_chunks(index_t n, index_t min_per_thread, Body body) {
+    parallel_ranges(n, 64, threads_for(n, min_per_thread), kTasksPerThread, body);
 }
 
 }  // namespace fastdl

@@ -133,9 +133,11 @@ private:
     std::chrono::steady_clock::time_point listed_{};
 };
 
+// The calling thread's kernel id (asked of the kernel once per thread).
 long this_thread_tid() {
 #if defined(__linux__)
-    return static_cast<long>(syscall(SYS_gettid));
+    thread_local const long tid = static_cast<long>(syscall(SYS_gettid));
+    return tid;
 #else
     return 0;
 #endif
