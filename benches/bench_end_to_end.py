@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import record
-from fastdl.demos import build_cnn, build_mlp
+from fastdl.cli.demos import build_cnn, build_mlp
 
 
 def _train_step(net, optim, X, y):

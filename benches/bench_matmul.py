@@ -5,7 +5,7 @@ import pytest
 
 from conftest import record
 from fastdl import kernels
-from fastdl.bench import GEMM_SHAPES as SHAPES  # (M, K, N, trans_a, trans_b)
+from fastdl.cli.bench import GEMM_SHAPES as SHAPES  # (M, K, N, trans_a, trans_b)
 
 
 def _label(m, k, n, ta, tb):

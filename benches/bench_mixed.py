@@ -1,5 +1,5 @@
 """fastdl taking turns with NumPy (and PyTorch, when installed) in one loop, and the book's loop with
-fastdl, NumPy or mixed layers (fastdl/bench_mixed.py builds the cases).
+fastdl, NumPy or mixed layers (fastdl/cli/bench_mixed.py builds the cases).
 
 Run: ``pytest benches/bench_mixed.py --benchmark-only``. Each pair group holds three entries, timed as
 blocks of ``k`` calls: the fastdl call alone and the rival call alone, each block after a 0.2 s pause
@@ -16,7 +16,7 @@ import pytest
 
 import fastdl
 from fastdl import backend
-from fastdl.bench_mixed import network_cases, pair_cases, seconds_per_call
+from fastdl.cli.bench_mixed import network_cases, pair_cases, seconds_per_call
 
 pytestmark = pytest.mark.skipif(not backend.cpu_available(), reason="the C++ extension fastdl._core is not built")
 

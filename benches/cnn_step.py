@@ -30,7 +30,7 @@ BATCH = 256
 def cnn_step_ms(backend, rounds=15, warmup=3, batch=BATCH, sync=None):
     """Median milliseconds of one ch5 CNN training step on ``backend``; sync() runs before each clock read."""
     import fastdl
-    from fastdl.demos import build_cnn
+    from fastdl.cli.demos import build_cnn
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((batch, 1, 28, 28)).astype(np.float32)

@@ -5,7 +5,7 @@
 Both libraries run with 2 threads, fp32, on the same arrays. Timing alternates BLOCKS of calls between
 the contenders, with a pause before each block: OpenBLAS's and OpenMP's worker threads spin for ~0.1 s
 after a call and would slow down whichever library runs right after them. Each block (the same
-``fastdl.bench.block_time`` as ``fastdl bench``) has warm-up calls and then enough calls to fill ~50 ms.
+``fastdl.cli.bench.block_time`` as ``fastdl bench``) has warm-up calls and then enough calls to fill ~50 ms.
 The times are medians over the rounds of the per-call block
 means; the ratio is the median over the rounds of torch's block mean over fastdl's in the same round
 (neighbouring blocks share the machine's momentary load, which on a shared machine drifts by +-15% over
@@ -21,7 +21,7 @@ import numpy as np
 
 import fastdl
 from fastdl.activations import ReLU, Sigmoid, Tanh
-from fastdl.bench import block_time
+from fastdl.cli.bench import block_time
 from fastdl.layers import Conv2D, Dense
 from fastdl.rnn import GRULayer, LSTMLayer, RNNLayer
 

@@ -7,10 +7,10 @@ Swap ``lincoln`` for ``fastdl`` in a training loop; pick the kernel backend with
 __version__ = "0.1.0"
 
 from fastdl import kernels
-from fastdl._show_config import show_config
+from fastdl.cli.show_config import show_config
 from fastdl.backend import get_backend, set_backend, use_backend
 from fastdl.config import get_num_threads, set_num_threads, threads
-from fastdl import _threadpool
+from fastdl.cpu import threadpoolctl_controller as _threadpool
 
 __all__ = ["kernels", "show_config", "get_backend", "set_backend", "use_backend", "get_num_threads",
            "set_num_threads", "threads", "__version__"]

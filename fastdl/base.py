@@ -9,7 +9,7 @@ call ``forward(x)`` works too, and so do subclasses written HEAD-style, whose ``
 no ``inference`` argument.
 
 On the cuda backend an operation inside a ``Dense`` or ``Conv2D`` layer may be handed device arrays
-(``fastdl._device_params``): ``input_``, ``output`` and the gradients are then device arrays, and a
+(``fastdl.device``): ``input_``, ``output`` and the gradients are then device arrays, and a
 ``ParamOperation`` computes with ``device_param``, the layer's device copy of ``param``. A deep copy
 (or pickle) holds host copies of them.
 """
@@ -19,7 +19,7 @@ import inspect
 
 import numpy as np
 
-from fastdl import _device_params as dev
+from fastdl import device as dev
 from fastdl.utils.np_utils import assert_same_shape
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))

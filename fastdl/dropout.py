@@ -11,9 +11,9 @@ bool array (a device array when the input is one: inside a layer on the cuda bac
 
 import numpy as np
 
-from fastdl import _device_params as dev
+from fastdl import device as dev
 from fastdl import kernels
-from fastdl._checks import require_probability
+from fastdl.contract.checks import require_probability
 from fastdl.base import Operation, as_float
 
 
@@ -34,9 +34,7 @@ class Dropout(Operation):
         x = as_float(self.input_)
         if inference:
             if dev.is_device(x):
-                from fastdl.cuda import elementwise
-
-                return elementwise.scale(x, self.keep_prob)
+                return dev.ops.scale(x, self.keep_prob)
             return x * np.asarray(self.keep_prob, dtype=x.dtype)
         key = int(self.rng.integers(0, 2**64, dtype=np.uint64))
         y, self.mask = kernels.dropout(x, self.keep_prob, key)

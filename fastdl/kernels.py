@@ -1,6 +1,6 @@
 """The public kernel API: one function per kernel, the same on every backend.
 
-Each function validates its inputs once (``fastdl._checks``), makes the one explicit contiguous copy a
+Each function validates its inputs once (``fastdl.contract.checks``), makes the one explicit contiguous copy a
 backend may need (``_contiguous``), and calls the current backend (``fastdl.backend``). Inputs are
 never modified; results are new arrays of the inputs' dtype (float32 or float64).
 
@@ -12,9 +12,10 @@ import numbers
 
 import numpy as np
 
-from fastdl import _checks as chk
+from fastdl.contract import checks as chk
 from fastdl import backend as _backend
-from fastdl._conv_geometry import conv_output_size, conv_padding
+from fastdl.contract import KERNEL_NAMES
+from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 
 __all__ = [
     "activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
@@ -23,7 +24,6 @@ __all__ = [
     "KERNEL_NAMES",
 ]
 
-KERNEL_NAMES = tuple(n for n in __all__ if n != "KERNEL_NAMES")
 
 
 def _contiguous(op, *arrays, dtype=None):
@@ -234,12 +234,15 @@ def _check_target(op, logits, target):
     chk.require_array(op, "target", target)
     if len(chk.shape_of(target)) == 1:
         chk.common_float_dtype(op, logits=logits)
-        if chk.is_device_array(target):
-            chk.require_device_labels(op, target, batch, classes)
+        on_device = chk.is_device_array(target)
+        if on_device:
+            chk.require_device_labels(op, target, batch)
         else:
             chk.require_labels(op, target, batch, classes)
         (logits,) = _contiguous(op, logits)
         (target,) = _contiguous(op, target, dtype=np.int64)
+        if on_device and batch:  # the range, on a host copy of the B labels (the backend is cuda here)
+            chk.require_labels(op, _impl("labels_on_host")(target), batch, classes)
         return logits, target
     chk.require_shape(op, "target", target, (batch, classes), "one-hot (B, C) like logits, or labels (B,)")
     chk.common_float_dtype(op, logits=logits, target=target)

@@ -8,7 +8,7 @@ the new values, because the operations hold the very same arrays.
 
 On the cuda backend a layer whose operations all run on device arrays (``DEVICE_OPS``: Dense and
 Conv2D with fastdl's activations, Flatten and Dropout) keeps device copies of its parameters and
-gradients and runs on them (``fastdl._device_params`` keeps the two sides in step). ``params`` and
+gradients and runs on them (``fastdl.device`` keeps the two sides in step). ``params`` and
 ``param_grads`` still give the host arrays, brought up to date first, and in-place changes to them
 reach the device before the next forward. A layer's output is on the side its input came from (NumPy
 in, NumPy out; device array in, device array out), and so is ``backward``'s input gradient.
@@ -27,7 +27,7 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
-from fastdl import _device_params as dev
+from fastdl import device as dev
 from fastdl import kernels
 from fastdl.activations import FUSABLE, Linear
 from fastdl.base import Operation, ParamOperation, as_caller_dtype, as_float, caller_dtype
@@ -55,7 +55,7 @@ class Layer:
     So a float32 layer inside float64 code (the book's own losses clip at ``1 - 1e-9``, which is 1.0
     in float32) sees float64 in and out, computed in float32. Subclasses implement ``_setup_layer``.
 
-    ``_device`` is None, or the layer's device copies (a ``fastdl._device_params.DeviceParams``) while
+    ``_device`` is None, or the layer's device copies (a ``fastdl.device.DeviceParams``) while
     it runs on the cuda backend. The parameter lists live in ``_param_arrays`` / ``_grad_arrays``
     behind the ``params`` / ``param_grads`` properties.
     """

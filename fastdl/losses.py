@@ -12,7 +12,7 @@ gradient stays on the device. ``softmax_preds`` is always a NumPy array.
 
 import numpy as np
 
-from fastdl import _device_params as dev
+from fastdl import device as dev
 from fastdl import kernels
 from fastdl.base import as_float
 from fastdl.utils.np_utils import ShapeMismatchError, assert_same_shape
@@ -81,17 +81,13 @@ class MeanSquaredError(Loss):
 
     def _device_output(self, pred) -> float:
         """The loss of a device prediction, computed on the device; ``_diff`` stays there."""
-        from fastdl.cuda import elementwise
-
         target = dev.to_device(as_float(self.target, pred.dtype))
-        self._diff = elementwise.subtract(pred, target)
-        return elementwise.sum_squares(self._diff) / pred.shape[0]
+        self._diff = dev.ops.subtract(pred, target)
+        return dev.ops.sum_squares(self._diff) / pred.shape[0]
 
     def _input_grad(self) -> np.ndarray:
         if dev.is_device(self._diff):
-            from fastdl.cuda import elementwise
-
-            return elementwise.scale(self._diff, 2.0 / self.prediction.shape[0])
+            return dev.ops.scale(self._diff, 2.0 / self.prediction.shape[0])
         return (2.0 / self.prediction.shape[0]) * self._diff
 
 
@@ -125,9 +121,7 @@ class _SoftmaxLoss(Loss):
 
     def _input_grad(self) -> np.ndarray:
         if dev.is_device(self._grad):
-            from fastdl.cuda import elementwise
-
-            return elementwise.copy(self._grad)
+            return dev.ops.copy(self._grad)
         return self._grad.copy()
 
 

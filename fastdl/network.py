@@ -8,7 +8,7 @@ Works with fastdl layers and with any lincoln-style layer (``forward``, ``backwa
 ``load_state_dict`` checks names, shapes and dtypes before copying anything (``fastdl.io`` saves and
 loads these dicts as ``.npz`` files).
 
-On the cuda backend (see ``fastdl._device_params``) a batch goes to the device once, when the first
+On the cuda backend (see ``fastdl.device``) a batch goes to the device once, when the first
 layer is a fastdl layer, and stays there between fastdl layers; ``forward`` and ``backward`` give back
 NumPy for NumPy and device arrays for device arrays. ``train_batch`` and ``forward_loss`` keep the
 prediction and the loss gradient on the device too (for fastdl's losses), so only the loss comes back.
@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Mapping, Optional
 
 import numpy as np
 
-from fastdl import _device_params as dev
+from fastdl import device as dev
 from fastdl.base import as_caller_dtype, caller_dtype
 from fastdl.layers import Layer, load_params
 from fastdl.losses import DEVICE_LOSSES, Loss, MeanSquaredError

@@ -12,8 +12,8 @@ optimizer, and one-epoch decay does not divide by zero. Kept: AdaGrad adds ``eps
 every step, and RegularizedSGD's weight decay ``alpha * param`` is not scaled by ``lr``.
 
 On the cuda backend a fastdl network keeps device copies of its layers' parameters
-(``fastdl._device_params``). The four optimizers here then update those copies on the device
-(``fastdl/cuda/optimizers.py``), with their running state (velocities, AdaGrad sums) on the device as
+(``fastdl.device``). The four optimizers here then update those copies on the device
+(``fastdl.device.ops``), with their running state (velocities, AdaGrad sums) on the device as
 well, so a step moves nothing between host and device. The host arrays that ``net.params()`` returns
 are brought up to date whenever outside code reads them. An optimizer whose ``_update_rule`` is not one
 of these four (a subclass's own rule), or a network without device copies, updates the host arrays
@@ -24,7 +24,7 @@ from typing import Optional
 
 import numpy as np
 
-from fastdl import _device_params as dev
+from fastdl import device as dev
 
 
 class Optimizer:
@@ -103,7 +103,7 @@ class SGD(Optimizer):
 
     def _update_rule(self, **kwargs) -> None:
         if not isinstance(kwargs["param"], np.ndarray):  # a device copy
-            _cuda().sgd(kwargs["param"], kwargs["grad"], self.lr)
+            dev.ops.sgd(kwargs["param"], kwargs["grad"], self.lr)
             return
         kwargs["param"] -= self.lr * kwargs["grad"]
 
@@ -125,7 +125,7 @@ class SGDMomentum(Optimizer):
     def _update_rule(self, **kwargs) -> None:
         velocity = kwargs["velocity"]
         if not isinstance(kwargs["param"], np.ndarray):  # a device copy
-            _cuda().sgd_momentum(kwargs["param"], kwargs["grad"], velocity, self.lr, self.momentum)
+            dev.ops.sgd_momentum(kwargs["param"], kwargs["grad"], velocity, self.lr, self.momentum)
             return
         velocity *= self.momentum
         velocity += self.lr * kwargs["grad"]
@@ -160,7 +160,7 @@ class AdaGrad(Optimizer):
         grad = kwargs["grad"]
         sum_square = kwargs["sum_square"]
         if not isinstance(kwargs["param"], np.ndarray):  # a device copy
-            _cuda().adagrad(kwargs["param"], grad, sum_square, self.lr, self.eps)
+            dev.ops.adagrad(kwargs["param"], grad, sum_square, self.lr, self.eps)
             return
         sum_square += self.eps + grad * grad
         kwargs["param"] -= (self.lr / np.sqrt(sum_square)) * grad
@@ -176,7 +176,7 @@ class RegularizedSGD(Optimizer):
     def _update_rule(self, **kwargs) -> None:
         param = kwargs["param"]
         if not isinstance(param, np.ndarray):  # a device copy
-            _cuda().regularized_sgd(param, kwargs["grad"], self.lr, self.alpha)
+            dev.ops.regularized_sgd(param, kwargs["grad"], self.lr, self.alpha)
             return
         param -= self.lr * kwargs["grad"] + self.alpha * param
 
@@ -188,14 +188,5 @@ _DEVICE_RULES = (SGD._update_rule, SGDMomentum._update_rule, AdaGrad._update_rul
 def _zeros_like(param):
     """Zeros of ``param``'s shape and dtype, on its side (host or device)."""
     if dev.is_device(param):
-        from fastdl.cuda._device import zeros
-
-        return zeros(param.shape, param.dtype)
+        return dev.ops.zeros(param.shape, param.dtype)
     return np.zeros_like(param)
-
-
-def _cuda():
-    """``fastdl.cuda.optimizers``, imported on first use (it is only reached with device arrays)."""
-    from fastdl.cuda import optimizers
-
-    return optimizers

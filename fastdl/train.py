@@ -8,7 +8,7 @@ never touched. ``restart=True`` also resets the optimizer's running state (veloc
 which the book carried over into the re-initialised network. ``progress=True`` shows a tqdm bar when
 tqdm is installed.
 
-On the cuda backend the network's layers keep their parameters on the device (``fastdl._device_params``):
+On the cuda backend the network's layers keep their parameters on the device (``fastdl.device``):
 ``train_batch`` and fastdl's optimizers leave them there, evaluation predictions come back as NumPy,
 and the early-stopping copy (``deepcopy``) and its restore (state dicts) see the current values.
 """
@@ -19,7 +19,7 @@ from typing import Iterator, Optional, Tuple
 import numpy as np
 
 from fastdl.dropout import Dropout
-from fastdl._progress import progress_bar
+from fastdl.utils.progress import progress_bar
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import Optimizer
 from fastdl.utils.np_utils import ShapeMismatchError, permute_data

@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 
-from fastdl import bench, kernels
+from fastdl import kernels
+from fastdl.cli import bench
 
 
 def test_info_runs_and_lists_kernels():
@@ -40,7 +41,7 @@ def test_every_kernel_family_has_a_bench_case():
 
 def test_train_cnn_two_epochs_clears_085():
     """Issue 8's bar for `train cnn --epochs 2` (the digits CNN reaches ~0.93; 0.85 leaves margin for seeds)."""
-    from fastdl.demos import train_cnn
+    from fastdl.cli.demos import train_cnn
 
     acc, _, _ = train_cnn(epochs=2)
     assert acc >= 0.85
@@ -55,7 +56,7 @@ def test_train_command_prints_accuracy():
 
 def test_experiments_reproduce_the_books_ordering():
     """Softmax cross-entropy beats MSE, and glorot + decay beats plain SGD, as in the book's table."""
-    from fastdl import experiments
+    from fastdl.cli import experiments
     from fastdl.datasets import digits
 
     data = digits()
@@ -65,7 +66,7 @@ def test_experiments_reproduce_the_books_ordering():
 
 
 def _tiny_pairs(with_torch=None):
-    from fastdl.bench_mixed import PairCase
+    from fastdl.cli.bench_mixed import PairCase
 
     def make():
         a = np.ones((8, 8), np.float32)
@@ -76,7 +77,8 @@ def _tiny_pairs(with_torch=None):
 def test_mixed_section_rows_and_json(tmp_path, monkeypatch):
     """The taking-turns pairs and the book-loop networks run and land in the JSON (timings are not
     checked here: they belong to the benchmarks)."""
-    from fastdl import backend, bench_mixed
+    from fastdl import backend
+    from fastdl.cli import bench_mixed
 
     if not backend.cpu_available():
         import pytest

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from fastdl import reference
-from fastdl._conv_geometry import conv_padding
+from fastdl.contract.conv_geometry import conv_padding
 
 _core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
-from fastdl import _cpu_conv  # noqa: E402
+from fastdl.cpu import conv as _cpu_conv  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 STRIDES = [1, 2, 3]

@@ -1,5 +1,5 @@
 """fastdl._core's recurrent kernels (RNN, LSTM, GRU forward and backward through time) against the NumPy
-reference, through the cpu adapter fastdl._cpu_rnn: both dtypes, shapes with 1s and primes (hidden sizes
+reference, through the cpu adapter fastdl.cpu.rnn: both dtypes, shapes with 1s and primes (hidden sizes
 that split unevenly over threads), grad_c_last None and given, every SIMD path of the gate math, 1 vs 2
 threads bit-identical, a region given fewer threads than asked, every GEMM kernel under the per-step products, shape errors.
 """
@@ -16,7 +16,7 @@ from helpers import vec_isas
 
 core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
-from fastdl import _cpu_rnn as cpu  # noqa: E402
+from fastdl.cpu import rnn as cpu  # noqa: E402
 
 TOL = {np.float32: dict(rtol=3e-4, atol=3e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -110,7 +110,7 @@ def test_one_and_two_threads_identical(kind, dtype):
 FEWER_THREADS = """
 import numpy as np
 from fastdl import _core, reference
-from fastdl import _cpu_rnn as cpu
+from fastdl.cpu import rnn as cpu
 _core.set_num_threads(2)
 rng = np.random.default_rng(11)
 B, T, F, H = 16, 9, 23, 131

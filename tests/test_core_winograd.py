@@ -16,7 +16,7 @@ from test_core_conv import _case, _check, _tol
 
 _core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
-from fastdl import _cpu_conv  # noqa: E402
+from fastdl.cpu import conv as _cpu_conv  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 PADDINGS = ["same", "valid", 0, 1, 2, 3]

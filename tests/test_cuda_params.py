@@ -1,4 +1,4 @@
-"""Layers keep device copies of their parameters on the cuda backend (fastdl/_device_params.py).
+"""Layers keep device copies of their parameters on the cuda backend (fastdl/device/).
 
 Training on the cuda backend must give what the numpy backend gives, while the parameters, activations
 and gradients stay on the device: fastdl's optimizers update the device copies there, an outside
@@ -16,7 +16,7 @@ import pytest
 
 import fastdl
 import fastdl.io
-from fastdl import _device_params as dev
+from fastdl import device as dev
 from fastdl.activations import Linear, ReLU, Sigmoid, Tanh
 from fastdl.base import Operation
 from fastdl.cuda import _compat
@@ -482,7 +482,7 @@ def test_device_helpers_import_without_numba():
     import sys
 
     code = ("import sys; sys.modules['numba'] = None\n"
-            "import fastdl, fastdl.cuda, fastdl.cuda.optimizers, fastdl.cuda.elementwise, fastdl._device_params\n"
+            "import fastdl, fastdl.cuda, fastdl.cuda.optimizers, fastdl.cuda.elementwise, fastdl.device\n"
             "from fastdl.optimizers import SGD\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from fastdl._idx import read_idx, write_idx
+from fastdl.datasets.idx import read_idx, write_idx
 
 
 @pytest.mark.parametrize("compress", [False, True])

@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import ACCELERATED
-from fastdl._conv_geometry import conv_output_size, conv_padding
+from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 from helpers import check_op, check_sequence_op, to_host
 
 pytestmark = pytest.mark.skipif(not ACCELERATED, reason="no accelerated backend to compare")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import numerical_grad
 
-from fastdl._conv_geometry import conv_output_size, conv_padding
+from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 from fastdl.reference import conv2d, conv2d_backward
 
 DTYPES = [np.float32, np.float64]

@@ -25,7 +25,7 @@ from fastdl.train import Trainer
 
 pytest.importorskip("sklearn", reason="the digits data set needs scikit-learn (the `examples` extra)")
 
-from fastdl.demos import accuracy, train_mlp  # noqa: E402
+from fastdl.cli.demos import accuracy, train_mlp  # noqa: E402
 from fastdl.datasets import digits  # noqa: E402
 
 MLP_THRESHOLD = 0.95
@@ -204,7 +204,7 @@ def test_early_stopping_restores_the_best_weights_into_the_callers_layers():
     """The restore copies the best values into the live arrays: the caller's layer objects and the
     optimizer's parameters end up with the best model's weights (not a detached copy)."""
     from fastdl.datasets import digits
-    from fastdl.demos import build_mlp
+    from fastdl.cli.demos import build_mlp
     from fastdl.train import Trainer
 
     X_train, y_train, X_test, y_test = digits()

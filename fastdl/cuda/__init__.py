@@ -14,8 +14,9 @@ one lock (``_serialised``).
 import functools
 import threading
 
-from fastdl.kernels import KERNEL_NAMES
+from fastdl.contract import kernel_table
 from fastdl.cuda._compat import available, real_gpu, require, simulator
+from fastdl.cuda._device import to_host_array
 from fastdl.cuda.activations import activation, activation_backward
 from fastdl.cuda.conv import conv2d, conv2d_backward
 from fastdl.cuda.dropout import dropout, dropout_backward
@@ -45,6 +46,12 @@ rnn_forward, rnn_backward = _serialised(rnn_forward), _serialised(rnn_backward)
 lstm_forward, lstm_backward = _serialised(lstm_forward), _serialised(lstm_backward)
 gru_forward, gru_backward = _serialised(gru_forward), _serialised(gru_backward)
 
-KERNELS = {name: globals()[name] for name in KERNEL_NAMES}
+KERNELS = kernel_table(globals())
 
-__all__ = list(KERNELS) + ["KERNELS", "available", "real_gpu", "require", "simulator"]
+
+def labels_on_host(labels):
+    """A NumPy copy of device labels ``(B,)``: ``fastdl.kernels`` checks their range on it before a launch."""
+    return to_host_array(labels)
+
+
+__all__ = list(KERNELS) + ["KERNELS", "labels_on_host", "available", "real_gpu", "require", "simulator"]

@@ -18,7 +18,7 @@ import weakref
 
 import numpy as np
 
-from fastdl._checks import is_device_array as is_device  # one definition for the whole package
+from fastdl.contract.checks import is_device_array as is_device  # one definition for the whole package
 from fastdl.cuda._compat import cuda, require, simulator
 
 

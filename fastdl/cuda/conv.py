@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from fastdl._conv_geometry import conv_output_size, conv_padding
+from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 from fastdl.cuda._compat import cuda, int64 as I64, uint32 as U32, uint64 as U
 from fastdl.cuda._device import Io, empty, flat, grid_1d, launch, threads_1d, workspace, zeros
 from fastdl.cuda.matmul import gemm

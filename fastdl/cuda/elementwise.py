@@ -1,7 +1,7 @@
 """The few elementwise steps the book's layers and losses take on device arrays outside the kernel
 contract: a dtype cast, a scale, a difference, a copy, and a sum of squares.
 
-They serve ``fastdl._device_params`` (layers that keep their parameters and activations on the
+They serve ``fastdl.device`` (layers that keep their parameters and activations on the
 device): Dropout's inference scaling, ``MeanSquaredError`` on a device prediction, a batch cast to a
 layer's dtype. Inputs are C-contiguous device arrays (Numba's, or any ``__cuda_array_interface__``
 object); results are new Numba device arrays (the sum of squares is a Python float). Kernels are

@@ -11,8 +11,8 @@ from .matmul import linear, linear_backward, matmul
 from .rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                   rnn_forward)
 from .softmax_xent import cross_entropy, softmax_cross_entropy
-from fastdl.kernels import KERNEL_NAMES
+from fastdl.contract import kernel_table
 
-KERNELS = {name: globals()[name] for name in KERNEL_NAMES}
+KERNELS = kernel_table(globals())
 
 __all__ = sorted(KERNELS) + ["KERNELS"]

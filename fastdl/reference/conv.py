@@ -1,13 +1,13 @@
 """NumPy reference: 2-D cross-correlation (no kernel flip) and its exact gradients.
 
 im2col is a strided view (sliding_window_view) contracted with the weights by tensordot;
-col2im scatter-adds over the K*K kernel offsets.  Geometry comes from fastdl._conv_geometry.
+col2im scatter-adds over the K*K kernel offsets.  Geometry comes from fastdl.contract.conv_geometry.
 """
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from fastdl._conv_geometry import conv_output_size, conv_padding
+from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 
 
 def _geometry(x, w, stride, padding):

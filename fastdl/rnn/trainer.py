@@ -20,7 +20,7 @@ from typing import List, Optional
 import numpy as np
 
 from fastdl import datasets
-from fastdl._progress import progress_bar
+from fastdl.utils.progress import progress_bar
 from fastdl.rnn.model import RNNModel
 from fastdl.rnn.optimizers import RNNOptimizer
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from fastdl import backend
-from fastdl.kernels import KERNEL_NAMES
+from fastdl.contract import KERNEL_NAMES
 
 
 def _served_by(name):

@@ -23,7 +23,7 @@ import numpy as np
 
 import fastdl
 from fastdl import kernels
-from fastdl.bench import GEMM_SHAPES, conv_step, lstm_step, rand_f32, loss_step
+from fastdl.cli.bench import GEMM_SHAPES, conv_step, lstm_step, rand_f32, loss_step
 
 
 @dataclass

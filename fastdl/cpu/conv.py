@@ -2,11 +2,11 @@
 and ``src/cpp/winograd.cpp`` (3x3 stride-1 convolutions whose channel counts fill a vector).
 
 Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Padding is turned into
-(before, after) ints with the shared ``fastdl._conv_geometry``.
+(before, after) ints with the shared ``fastdl.contract.conv_geometry``.
 """
 
 from fastdl import _core
-from fastdl._conv_geometry import conv_padding
+from fastdl.contract.conv_geometry import conv_padding
 
 
 def conv2d(x, w, stride=1, padding="same", activation="linear"):

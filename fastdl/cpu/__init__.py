@@ -5,9 +5,9 @@ Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every 
 """
 
 from fastdl import _core
-from fastdl.kernels import KERNEL_NAMES
-from fastdl._cpu_conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
-from fastdl._cpu_rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401
+from fastdl.contract import kernel_table
+from fastdl.cpu.conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
+from fastdl.cpu.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401
                              rnn_backward, rnn_forward)
 
 
@@ -63,5 +63,5 @@ def cross_entropy(logits, target, reduction):
     return _core.softmax_xent(logits, target, 1e-9, False, scale, scale)
 
 
-KERNELS = {name: globals()[name] for name in KERNEL_NAMES}
+KERNELS = kernel_table(globals())
 SERVED_BY = {name: "cpu (C++ _core)" for name in KERNELS}

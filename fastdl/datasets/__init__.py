@@ -5,7 +5,7 @@ way the book prepares MNIST: one-hot float targets, and pixels centred and scale
 by the scalar mean and standard deviation of the TRAINING images. Needs scikit-learn, the
 ``examples`` extra: ``pip install "fastdl[examples]"``.
 
-``text()``: the character-level corpus shipped inside the package (``fastdl/data/corpus.txt``, sixteen
+``text()``: the character-level corpus shipped inside the package (``fastdl/datasets/corpus.txt``, sixteen
 of Shakespeare's sonnets, public domain, about 10 KB), for chapter 6's ``RNNTrainer``.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 #: the bundled text corpus (read by ``text()`` and by ``fastdl.rnn.RNNTrainer`` when no file is given).
-TEXT_CORPUS_PATH = Path(__file__).resolve().parent / "data" / "corpus.txt"
+TEXT_CORPUS_PATH = Path(__file__).resolve().parent / "corpus.txt"
 
 #: the fixed split: 25% test (450 images), stratified by class, with this random_state.
 DIGITS_TEST_FRACTION = 0.25
@@ -85,7 +85,7 @@ def mnist(path, dtype=np.float32, images: bool = False):
     Nothing is downloaded: the files must already be on disk."""
     from pathlib import Path
 
-    from fastdl._idx import read_idx
+    from fastdl.datasets.idx import read_idx
 
     folder = Path(path)
     raw = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()}

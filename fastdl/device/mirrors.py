@@ -1,5 +1,4 @@
-"""Device copies ("mirrors") of the book-API layers' parameters and gradients on the cuda backend, and
-the few host <-> device moves the book API makes.
+"""Device copies ("mirrors") of the book-API layers' parameters and gradients on the cuda backend.
 
 On the cuda backend a ``Dense`` or ``Conv2D`` layer keeps a device copy of every parameter and of
 every parameter gradient (one ``DeviceParams`` per layer, made on its first forward there). Its
@@ -21,102 +20,16 @@ the two sides honest:
 * ``on_device()`` uploads when the host side is newer or shared, and returns the device arrays;
 * ``device_written()`` / ``host_written()`` record which side an update changed.
 
-Every host -> device copy made here goes through ``upload`` and every device -> host copy through
-``download`` (the kernels' own ``Io`` moves NumPy arguments such as labels). Nothing here imports
-numba: the cuda helpers are imported when a device array is first met.
+Every copy made here goes through ``fastdl.device.moves``.
 """
 
 from typing import List, Optional
 
 import numpy as np
 
-from fastdl import backend
-from fastdl._checks import dtype_of, is_device_array as is_device
+from fastdl.device.moves import is_device, to_host, upload, download
 
-__all__ = ["cuda_backend", "is_device", "upload", "download", "to_device", "to_host", "same_side", "as_float",
-           "host_state", "Mirror", "DeviceParams", "optimizer_arrays"]
-
-
-def cuda_backend() -> bool:
-    """True when the cuda backend serves ``fastdl.kernels`` now."""
-    return backend.get_backend() == "cuda"
-
-
-# ----------------------------------------------------------------------------------------------
-# host <-> device moves
-# ----------------------------------------------------------------------------------------------
-
-def upload(host: np.ndarray, into=None):
-    """Host -> device: copy ``host`` into the device array ``into`` (same shape and dtype), or into a new
-    device array when ``into`` is None or does not fit. Returns the device array."""
-    from fastdl.cuda._device import as_device
-
-    host = np.ascontiguousarray(host)
-    if into is None or tuple(into.shape) != host.shape or np.dtype(into.dtype) != host.dtype:
-        return as_device(host)
-    if host.size:
-        into.copy_to_device(host)
-    return into
-
-
-def download(device, into: Optional[np.ndarray] = None) -> np.ndarray:
-    """Device -> host: copy ``device`` into the ndarray ``into`` (same shape and dtype, C-contiguous), or
-    into a new ndarray when ``into`` is None or does not fit. Returns the ndarray."""
-    from fastdl.cuda._device import as_device
-
-    device = as_device(device)
-    fits = (into is not None and into.shape == tuple(device.shape) and into.dtype == np.dtype(device.dtype)
-            and into.flags.c_contiguous and into.flags.writeable)
-    if not fits:
-        return device.copy_to_host()
-    if into.size:
-        device.copy_to_host(into)
-    return into
-
-
-def to_device(a):
-    """``a`` as a device array: device arrays pass through, anything else is uploaded."""
-    return a if is_device(a) else upload(np.asarray(a))
-
-
-def to_host(a):
-    """``a`` as a host array: device arrays are downloaded, anything else passes through."""
-    return download(a) if is_device(a) else a
-
-
-def same_side(result, given):
-    """``result`` on the side ``given`` is on: NumPy in, NumPy out; device array in, device array out."""
-    return to_device(result) if is_device(given) else to_host(result)
-
-
-def as_float(x, dtype=None):
-    """``fastdl.base.as_float`` for a device array: kept when it already has the dtype (float32/float64
-    when ``dtype`` is None), else cast on the device."""
-    have = dtype_of(x)
-    if dtype is None:
-        dtype = have if have in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
-    if have == np.dtype(dtype):
-        return x
-    from fastdl.cuda import elementwise
-
-    return elementwise.cast(x, dtype)
-
-
-def host_state(attributes: dict) -> dict:
-    """A copy of an object's ``__dict__`` for ``copy.deepcopy`` / pickle, with every device array (also
-    inside a list, such as an optimizer's velocities) replaced by a host copy: device arrays do not
-    survive a deep copy on a real GPU."""
-    state = {}
-    for name, value in attributes.items():
-        if isinstance(value, list) and any(is_device(v) for v in value):
-            value = [to_host(v) for v in value]
-        state[name] = to_host(value)
-    return state
-
-
-# ----------------------------------------------------------------------------------------------
-# mirrors
-# ----------------------------------------------------------------------------------------------
+__all__ = ["Mirror", "DeviceParams", "optimizer_arrays"]
 
 HOST, DEVICE = "host", "device"
 

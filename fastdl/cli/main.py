@@ -1,0 +1,169 @@
+"""The command line: ``fastdl`` / ``python -m fastdl train mlp [--epochs N] [--backend NAME] [--seed S]``.
+
+``train mlp`` runs the book's chapter-4 MLP (Dense(89, Tanh) -> Dense(10, Linear), both glorot,
+SoftmaxCrossEntropy, SGDMomentum with exponential decay) on the 8x8 digits and prints the test
+accuracy and the training time. Subcommands are argparse sub-parsers, so more (``bench``, ``info``)
+can be added beside ``train``.
+"""
+
+import argparse
+import sys
+import time
+
+from fastdl.cli.demos import train_cnn, train_lstm, train_mlp
+
+
+DESCRIPTIONS = {"mlp": "64 -> 89 Tanh -> 10", "cnn": "Conv2D(16, 5x5, Tanh, dropout 0.8, flatten) -> 10"}
+
+
+def _train_lstm(args) -> int:
+    import fastdl
+
+    iterations = args.epochs if args.epochs is not None else 200
+    loss, seconds, trainer = train_lstm(iterations=iterations, seed=args.seed, verbose=not args.progress,
+                                        progress=args.progress)
+    print(f"backend: {fastdl.get_backend()}")
+    print(f"model: lstm (LSTMLayer(64) -> LSTMLayer(V={trainer.vocab_size})), {iterations} iterations "
+          f"of batch {trainer.batch_size} x {trainer.sequence_length} characters")
+    print(f"loss per character (mean of the last 50 steps): {loss:.3f}  (uniform guessing: "
+          f"{_uniform_loss(trainer.vocab_size):.3f})")
+    print(f"sample: {trainer.sample_output(0, 120, seed=args.seed)!r}")
+    print(f"training time: {seconds:.2f} s")
+    return 0
+
+
+def _uniform_loss(vocab):
+    import math
+
+    return math.log(vocab) - (vocab - 1) * math.log(1 - 1 / vocab)
+
+
+def _cmd_train(args) -> int:
+    import fastdl
+
+    if args.backend:
+        fastdl.set_backend(args.backend)
+    if args.model == "lstm":
+        return _train_lstm(args)
+    train = {"mlp": train_mlp, "cnn": train_cnn}[args.model]
+    epochs = args.epochs if args.epochs is not None else {"mlp": 50, "cnn": 5}[args.model]
+    acc, seconds, trainer = train(epochs=epochs, seed=args.seed, verbose=True, progress=args.progress)
+    print(f"backend: {fastdl.get_backend()}")
+    print(f"model: {args.model} ({DESCRIPTIONS[args.model]}), best epoch {trainer.best_epoch}")
+    print(f"test accuracy: {acc:.4f}")
+    print(f"training time: {seconds:.2f} s")
+    return 0
+
+
+def _cmd_bench(args) -> int:
+    import importlib.util
+
+    import fastdl
+    from fastdl.cli import bench, bench_mixed
+
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        print("error: --plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)",
+              file=sys.stderr)
+        return 2
+    backend = args.backend or fastdl.get_backend()
+    if backend == "auto":
+        backend = fastdl.backend._resolve("auto")
+    start = time.perf_counter()
+    rows, mixed = [], None
+    if not args.mixed_only:
+        print(f"fastdl bench: numpy reference vs {backend}, fp32, {fastdl.get_num_threads()} threads"
+              f"{' (quick)' if args.quick else ''}")
+        print(bench.HEADER)
+        rows = bench.run(backend=backend, quick=args.quick)
+    if fastdl.backend.cpu_available() and backend != "numpy" and not args.no_mixed:
+        print(f"\nfastdl in a NumPy loop: cpu kernels taking turns with NumPy"
+              f"{' and PyTorch' if bench_mixed.torch_available() else ''} (no pause between calls; "
+              f"ideal/turns = (t_fastdl alone + t_rival alone) / t_turns, 1.00 = no slowdown)")
+        print(bench_mixed.PAIR_HEADER)
+        pairs = bench_mixed.run_pairs(quick=args.quick)
+        print(f"\nthe book's loop (its network, softmax cross-entropy, SGD momentum in NumPy) per training step")
+        print(bench_mixed.STEP_HEADER)
+        mixed = {"pairs": pairs, "networks": bench_mixed.run_networks(quick=args.quick)}
+    print(f"took {time.perf_counter() - start:.1f} s")
+    if args.json:
+        bench.write_json(rows, args.json, mixed)
+        print(f"wrote {args.json}")
+    if args.plot and rows:
+        bench.write_plot(rows, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _cmd_info(args) -> int:
+    import json
+
+    import fastdl
+    from fastdl.cli import bench
+
+    info = bench.machine_info()
+    if fastdl.backend.cpu_available():
+        from fastdl import _core
+
+        info["cpu_features"] = {k: v for k, v in _core.cpu_features().items() if v}
+        info["gemm_kernels_available"] = _core.gemm_kernels()
+    try:
+        from fastdl.cuda import _compat
+
+        info["numba"] = _compat.HAVE_NUMBA
+        info["cuda_simulator"] = bool(_compat.HAVE_NUMBA and _compat.simulator())
+        info["real_gpu"] = bool(_compat.HAVE_NUMBA and _compat.real_gpu())
+    except Exception as exc:  # the cuda package must never break `info`
+        info["cuda"] = f"unavailable ({exc})"
+    print(json.dumps(info, indent=2))
+    fastdl.show_config()
+    return 0
+
+
+def _cmd_experiments(args) -> int:
+    from fastdl.cli import experiments
+
+    start = time.perf_counter()
+    experiments.run_all()
+    print(f"took {time.perf_counter() - start:.1f} s (digits: 1,347 train / 450 test images; the book used MNIST)")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The ``python -m fastdl`` argument parser (one sub-parser per command)."""
+    parser = argparse.ArgumentParser(prog="python -m fastdl",
+                                     description="fastdl command line: train the book's models, benchmark, inspect.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser("train", help="train a book model on the bundled digits or text")
+    train.add_argument("model", choices=["mlp", "cnn", "lstm"],
+                       help="mlp: the chapter-4 network; cnn: the chapter-5 CNN; lstm: the chapter-6 char model")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="epochs (default 50 for mlp, 5 for cnn); for lstm, iterations (default 200)")
+    train.add_argument("--progress", action="store_true", help="show a tqdm progress bar (when tqdm is installed)")
+    train.add_argument("--backend", choices=["numpy", "cpu", "cuda", "auto"], default=None,
+                       help="kernel backend (default: FASTDL_BACKEND or auto)")
+    train.add_argument("--seed", type=int, default=20190119, help="network and fit seed")
+    train.set_defaults(func=_cmd_train)
+
+    bench = commands.add_parser("bench", help="time every kernel family against the NumPy reference")
+    bench.add_argument("--quick", action="store_true", help="fewer shapes and rounds (under 30 s)")
+    bench.add_argument("--json", metavar="PATH", help="write the rows and the machine facts as JSON")
+    bench.add_argument("--plot", metavar="PATH", help="write a PNG bar chart of the speedups (needs matplotlib)")
+    bench.add_argument("--backend", choices=["cpu", "cuda", "numpy", "auto"], default=None,
+                       help="backend to compare with the reference (default: the current one)")
+    section = bench.add_mutually_exclusive_group()
+    section.add_argument("--mixed-only", action="store_true",
+                         help="only the section where fastdl takes turns with NumPy / PyTorch (cpu backend)")
+    section.add_argument("--no-mixed", action="store_true", help="only the kernels against the NumPy reference")
+    bench.set_defaults(func=_cmd_bench)
+
+    info = commands.add_parser("info", help="versions, CPU features, kernels chosen, threads, GPU")
+    info.set_defaults(func=_cmd_info)
+
+    experiments = commands.add_parser("experiments", help="the book's chapter 4 experiment table, on the digits")
+    experiments.set_defaults(func=_cmd_experiments)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    return args.func(args)
