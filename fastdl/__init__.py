@@ -15,7 +15,7 @@ from fastdl.cpu import threadpoolctl_controller as _threadpool
 __all__ = ["kernels", "show_config", "get_backend", "set_backend", "use_backend", "get_num_threads",
            "set_num_threads", "threads", "__version__"]
 
-_threadpool.register()  # fastdl's pool in threadpoolctl's view, when threadpoolctl is installed
+_threadpool.register(__version__)  # fastdl's pool in threadpoolctl's view, when threadpoolctl is installed
 
 # Short aliases, on top of the book's module paths (never instead of them).
 from fastdl.layers import Conv2D, Dense  # noqa: E402

@@ -2,7 +2,7 @@
 
 Backends:
     ``numpy`` the NumPy reference in ``fastdl.reference`` (the oracle; always present),
-    ``cpu``   the C++ extension ``fastdl._core`` through the adapter ``fastdl.cpu``,
+    ``cpu``   the C++ extension ``fastdl._core`` through the adapter ``fastdl.cpu.kernels``,
     ``cuda``  Numba CUDA kernels in ``fastdl.cuda`` (optional: needs numba and a GPU or the simulator),
     ``auto``  cuda on a real GPU, else cpu, else numpy (with a warning).
 
@@ -46,7 +46,7 @@ def _source_checkout_hint():
 
 def _load_cpu():
     try:
-        return importlib.import_module("fastdl.cpu")
+        return importlib.import_module("fastdl.cpu.kernels")
     except ImportError as exc:
         raise RuntimeError(
             f"fastdl backend 'cpu' needs the compiled extension fastdl._core, which failed to import ({exc})."

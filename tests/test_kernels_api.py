@@ -18,7 +18,7 @@ def test_every_kernel_has_every_backend_function():
         assert callable(getattr(reference, name)), name
         assert name in reference.KERNELS
     if fastdl.backend.cpu_available():
-        from fastdl import cpu as _cpu
+        from fastdl.cpu import kernels as _cpu
 
         assert set(_cpu.KERNELS) == set(kernels.KERNEL_NAMES)
 

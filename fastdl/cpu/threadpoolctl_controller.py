@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 
 
-def _controller_class(threadpoolctl):
+def _controller_class(threadpoolctl, version):
     class FastdlController(threadpoolctl.LibController):
         user_api = "fastdl"
         internal_api = "fastdl"
@@ -24,15 +24,13 @@ def _controller_class(threadpoolctl):
             self.dynlib.fastdl_set_num_threads(int(num_threads))
 
         def get_version(self):
-            from fastdl import __version__
-
-            return __version__
+            return version
 
     return FastdlController
 
 
-def register():
-    """Register the controller once, if threadpoolctl (with ``register``, 3.5 and later) is installed.
+def register(version):
+    """Register the controller (reporting fastdl ``version``) once, if threadpoolctl (with ``register``, 3.5 and later) is installed.
     Returns whether fastdl's pool is now visible to threadpoolctl."""
     global _registered
     if _registered:
@@ -43,7 +41,7 @@ def register():
 
     if not hasattr(threadpoolctl, "register") or not hasattr(threadpoolctl, "LibController"):
         return False
-    threadpoolctl.register(_controller_class(threadpoolctl))
+    threadpoolctl.register(_controller_class(threadpoolctl, version))
     _registered = True
     try:  # threadpoolctl lists the libraries that are loaded: load the pool's now
         importlib.import_module("fastdl._core")

@@ -1,0 +1,67 @@
+"""The ``cpu`` backend's kernels: a thin adapter from ``fastdl.kernels`` to the C++ extension ``fastdl._core``.
+
+Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every kernel runs in C++;
+``SERVED_BY`` is what ``fastdl.show_config()`` prints for each.
+"""
+
+from fastdl import _core
+from fastdl.contract import kernel_table
+from fastdl.cpu.conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
+from fastdl.cpu.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401
+                             rnn_backward, rnn_forward)
+
+
+def matmul(a, b, trans_a, trans_b):
+    # a is (M, K) or (K, M); b is (K, N) or (N, K) -> (M, N)
+    return _core.matmul(a, b, trans_a, trans_b)
+
+
+def linear(x, w, b, activation):
+    # x is (N, in), w is (in, out), b is (out,) or None -> (N, out)
+    return _core.linear(x, w, b, activation)
+
+
+def linear_backward(x, w, y, grad_y, activation, need_grad_x=True):
+    # -> grad_x (N, in) or None, grad_w (in, out), grad_b (out,)
+    return _core.linear_backward(x, w, y, grad_y, activation, bool(need_grad_x))
+
+
+def activation(x, name):
+    # x is any shape -> name(x), same shape
+    return _core.activation_forward(x, name)
+
+
+def activation_backward(y, grad_y, name):
+    # y, grad_y are any shape (alike) -> grad_x from the activation's output y
+    return _core.activation_backward(y, grad_y, name)
+
+
+def dropout(x, key, threshold):
+    # x is any shape -> (y like x, mask bool like x)
+    return _core.dropout_forward(x, key, threshold)
+
+
+def dropout_backward(grad_y, mask):
+    # grad_y is any shape, mask bool of that shape -> grad_x like grad_y
+    return _core.dropout_backward(grad_y, mask)
+
+
+def _scale(logits, reduction):
+    # loss and gradient factor: 1/B for "mean", 1 for "sum"
+    return 1.0 / max(logits.shape[0], 1) if reduction == "mean" else 1.0
+
+
+def softmax_cross_entropy(logits, target, eps, reduction):
+    # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
+    scale = _scale(logits, reduction)
+    return _core.softmax_xent(logits, target, eps, True, scale, scale)
+
+
+def cross_entropy(logits, target, reduction):
+    # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
+    scale = _scale(logits, reduction)
+    return _core.softmax_xent(logits, target, 1e-9, False, scale, scale)
+
+
+KERNELS = kernel_table(globals())
+SERVED_BY = {name: "cpu (C++ _core)" for name in KERNELS}
