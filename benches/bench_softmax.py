@@ -21,7 +21,7 @@ def _softmax_label(b, c, kind, name):
 
 
 @pytest.mark.parametrize("case", SOFTMAX, ids=lambda s: _softmax_label(*s))
-def test_softmax_xent(benchmark, backend_name, rng, case):
+def test_softmax_cross_entropy(benchmark, backend_name, rng, case):
     b, c, kind, name = case
     logits = (rng.standard_normal((b, c)) * 3).astype(np.float32)
     labels = rng.integers(0, c, size=b)

@@ -112,7 +112,7 @@ def bench_sgemm(torch, fk, quick):
             "goal": ">= 0.70 of cuBLAS", "max_rel_err": err}
 
 
-def bench_softmax_xent(torch, fk, quick):
+def bench_softmax_cross_entropy(torch, fk, quick):
     B, C = (1024, 50304) if quick else (8192, 50304)
     g = torch.Generator(device="cuda").manual_seed(0)
     logits = torch.randn(B, C, device="cuda", generator=g) * 3
@@ -355,7 +355,7 @@ def main():
                   compute_capability=list(dev.compute_capability), versions=versions)
     print(f"device {props.name}, {versions}", flush=True)
 
-    for fn in (bench_sgemm, bench_softmax_xent, bench_conv, bench_lstm, bench_cnn_step, bench_conv_stages,
+    for fn in (bench_sgemm, bench_softmax_cross_entropy, bench_conv, bench_lstm, bench_cnn_step, bench_conv_stages,
                bench_sgemm_configs):
         t1 = time.time()
         try:

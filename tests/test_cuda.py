@@ -143,7 +143,7 @@ def test_conv2d(rng, dtype, geom):
 @pytest.mark.parametrize("name", ["softmax_cross_entropy", "cross_entropy"])
 @pytest.mark.parametrize("shape", [(1, 1), (3, 37), (2, 131)])
 @pytest.mark.parametrize("labels", ["int", "onehot"])
-def test_softmax_xent(rng, dtype, name, shape, labels):
+def test_softmax_cross_entropy(rng, dtype, name, shape, labels):
     B, C = shape
     logits = (random(rng, shape, dtype) * 3).astype(dtype)
     lab = rng.integers(0, C, B)
@@ -153,13 +153,13 @@ def test_softmax_xent(rng, dtype, name, shape, labels):
         check_op(name, (logits, target), "cuda", {"reduction": "sum"}, dtype=dtype)
 
 
-def test_softmax_xent_when_the_driver_refuses_shared_rows(rng, monkeypatch):
+def test_softmax_cross_entropy_when_the_driver_refuses_shared_rows(rng, monkeypatch):
     """A row that fits in shared memory still gets the right answer through the L2 kernel when the
     driver refuses the opt-in to more than 48 KB of dynamic shared memory."""
     import importlib
-    softmax_xent = importlib.import_module("fastdl.cuda.softmax_xent")
-    assert softmax_xent._config(131, np.dtype(np.float32), 1 << 16)[3]      # would keep the row on chip
-    monkeypatch.setattr(softmax_xent, "allow_dynamic_shared", lambda kernel, args, nbytes: False)
+    softmax_ce = importlib.import_module("fastdl.cuda.softmax_cross_entropy")
+    assert softmax_ce._config(131, np.dtype(np.float32), 1 << 16)[3]      # would keep the row on chip
+    monkeypatch.setattr(softmax_ce, "allow_dynamic_shared", lambda kernel, args, nbytes: False)
     logits = (random(rng, (2, 131), np.float32) * 3).astype(np.float32)
     check_op("softmax_cross_entropy", (logits, rng.integers(0, 131, 2)), "cuda", dtype=np.float32)
 

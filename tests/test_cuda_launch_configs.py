@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 matmul = importlib.import_module("fastdl.cuda.matmul")          # the module, not the kernel of that name
-softmax_xent = importlib.import_module("fastdl.cuda.softmax_xent")
+softmax_ce = importlib.import_module("fastdl.cuda.softmax_cross_entropy")
 H100_SHARED_OPTIN = 232448                                      # bytes per block after opting in
 
 
 @pytest.fixture(autouse=True)
 def real_gpu_choices(monkeypatch):
-    for module in (matmul, softmax_xent):
+    for module in (matmul, softmax_ce):
         monkeypatch.setattr(module, "simulator", lambda: False)
 
 
@@ -47,14 +47,14 @@ def test_pick_config_prefers_the_big_tile_for_big_products():
     (4096, np.float32, False),
 ])
 def test_softmax_rows_in_shared_memory_where_they_fit(C, dtype, cached):
-    nt, unroll, per_sm, in_shared = softmax_xent._config(C, np.dtype(dtype), H100_SHARED_OPTIN)
+    nt, unroll, per_sm, in_shared = softmax_ce._config(C, np.dtype(dtype), H100_SHARED_OPTIN)
     assert in_shared is cached
     if in_shared:
         assert per_sm == 1 and C * np.dtype(dtype).itemsize + nt * (2 * np.dtype(dtype).itemsize + 8) < H100_SHARED_OPTIN
 
 
 def test_softmax_without_a_shared_memory_limit_keeps_rows_in_l2():
-    assert softmax_xent._config(50304, np.dtype(np.float32))[3] is False
+    assert softmax_ce._config(50304, np.dtype(np.float32))[3] is False
 
 
 def test_a_refused_shared_memory_opt_in_is_not_asked_again(monkeypatch):

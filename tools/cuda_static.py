@@ -125,7 +125,7 @@ def conv():
 
 
 def xent():
-    sx = importlib.import_module("fastdl.cuda.softmax_xent")
+    sx = importlib.import_module("fastdl.cuda.softmax_cross_entropy")
     f32 = np.float32
     x, labels, rows, count = np.zeros(4, f32), np.zeros(4, np.int64), np.zeros(4, np.float64), np.zeros(1, np.int32)
     args = (x, labels, x, rows, count, rows, 0, 0, f32(0), f32(0), np.float64(0))

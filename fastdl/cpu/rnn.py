@@ -54,5 +54,3 @@ def gru_backward(grad_h_seq, cache):
     saved = {k: cache[k] for k in ("h_prev", "rh_seq", "gates")}
     return _core.gru_backward(grad_h_seq, saved, cache["x"], cache["h0"], cache["w"])
 
-
-KERNELS = {f.__name__: f for f in (rnn_forward, rnn_backward, lstm_forward, lstm_backward, gru_forward, gru_backward)}

@@ -23,7 +23,7 @@ from fastdl.cuda.dropout import dropout, dropout_backward
 from fastdl.cuda.matmul import linear, linear_backward, matmul
 from fastdl.cuda.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                              rnn_forward)
-from fastdl.cuda.softmax_xent import cross_entropy, softmax_cross_entropy
+from fastdl.cuda.softmax_cross_entropy import cross_entropy, softmax_cross_entropy
 
 _LOCK = threading.RLock()
 

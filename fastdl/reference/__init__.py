@@ -10,7 +10,7 @@ from .dropout import dropout, dropout_backward
 from .matmul import linear, linear_backward, matmul
 from .rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                   rnn_forward)
-from .softmax_xent import cross_entropy, softmax_cross_entropy
+from .softmax_cross_entropy import cross_entropy, softmax_cross_entropy
 from fastdl.contract import kernel_table
 
 KERNELS = kernel_table(globals())

@@ -272,15 +272,6 @@ def _run(logits, target, eps, mode, reduction="mean", scratch_loss=False):
     return loss, grad
 
 
-def softmax_cross_entropy_dev(logits, target, eps=1e-9, reduction="mean"):
-    """Device-only variant: (loss as a (1,) float64 device array, grad), no host synchronisation."""
-    return _run(logits, target, eps, BOOK, reduction)
-
-
-def cross_entropy_dev(logits, target, reduction="mean"):
-    return _run(logits, target, 0.0, STANDARD, reduction)
-
-
 def softmax_cross_entropy(logits, target, eps=1e-9, reduction="mean"):
     """(loss: Python float, grad (B, C)): the book's two-term clipped loss; logits is (B, C).
     reduction "mean" divides loss and grad by B, "sum" (the book's chapter 6) does not."""
