@@ -1,6 +1,6 @@
 """Backends to compare against the reference: cpu when the extension is built, cuda on a real GPU.
 
-Under the CUDA simulator the generic family tests are too slow; tests/test_cuda.py covers it there.
+Under the CUDA simulator the generic family tests are too slow; tests/backends/test_cuda.py covers it there.
 """
 
 import numpy as np

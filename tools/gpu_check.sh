@@ -14,7 +14,7 @@ fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$out/gpu.txt" 2>&1
 cat "$out/gpu.txt"
 # plain `pytest` (not python -m pytest) keeps the checkout off sys.path, so the installed fastdl is tested
-pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_cuda_params.py tests/test_cuda_launch_configs.py \
+pytest -q -p no:cacheprovider tests/backends/test_cuda.py tests/book/test_cuda_params.py tests/backends/test_cuda_launch_configs.py \
     > "$out/cuda_tests.txt" 2>&1
 echo "cuda tests on the GPU: exit $?, $(tail -1 "$out/cuda_tests.txt")"
 python benches/gpu_suite.py --out "$out/gpu_suite.json"

@@ -4,7 +4,7 @@
 # Usage (from anywhere; needs gcc, cmake, network access to PyPI the first time):
 #     tools/sanitize.sh                 # build into /tmp/san_venv, run the kernel test subset
 #     SAN_VENV=/path/venv SAN_BUILD=/path/build tools/sanitize.sh
-#     tools/sanitize.sh tests/test_matmul.py -k trans   # extra args go to pytest instead of the subset
+#     tools/sanitize.sh tests/backends/test_matmul.py -k trans   # extra args go to pytest instead of the subset
 #
 # What it does:
 #   1. makes a throwaway venv ($SAN_VENV, default /tmp/san_venv) with numpy, pybind11,
@@ -13,8 +13,9 @@
 #      own build dir ($SAN_BUILD, default /tmp/san_build) so the editable build in build/ is left alone;
 #      Debug build type with -O1 -g1 (ASan's recommended level; compiles ~3x faster than -O3 and still
 #      gives file:line stack traces);
-#   3. runs tests/test_matmul.py test_softmax.py test_conv.py test_rnn.py test_core_*.py test_errors.py and the
-#      thread-runtime tests (test_thread_runtime.py, test_threads.py)
+#   3. runs the C++ kernel tests (tests/kernels/), the cpu backend against the reference (tests/backends/:
+#      test_matmul.py test_softmax.py test_conv.py test_rnn.py), the bad-input catalogue (tests/system/test_errors.py)
+#      and the thread-runtime tests (tests/system/test_thread_runtime.py, test_threads.py)
 #      from outside the checkout (so the sanitized installed copy is imported, not the source tree),
 #      with LD_PRELOAD=libasan+libubsan (Python itself is not instrumented), ASAN_OPTIONS=detect_leaks=0
 #      (CPython leaks by design at exit) and UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1;
@@ -49,9 +50,9 @@ done
 if [ "$#" -gt 0 ]; then
     TESTS=("$@")
 else
-    TESTS=(tests/test_matmul.py tests/test_softmax.py tests/test_conv.py tests/test_rnn.py tests/test_errors.py
-           tests/test_thread_runtime.py tests/test_threads.py)
-    for f in "$REPO"/tests/test_core_*.py; do TESTS+=("tests/$(basename "$f")"); done
+    TESTS=(tests/kernels tests/backends/test_matmul.py tests/backends/test_softmax.py tests/backends/test_conv.py
+           tests/backends/test_rnn.py tests/system/test_errors.py tests/system/test_thread_runtime.py
+           tests/system/test_threads.py)
 fi
 ABS_TESTS=()
 for t in "${TESTS[@]}"; do

@@ -138,7 +138,7 @@ def test_fewer_threads_than_asked():
     if not hasattr(core, "set_num_threads"):
         pytest.skip("no set_num_threads")
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    # run from tests/ (as test_errors.py does), so that `import fastdl` finds the installed package, not the
+    # run from this tests folder (as test_errors.py does), so that `import fastdl` finds the installed package, not the
     # source tree of the current directory
     done = subprocess.run([sys.executable, "-c", FEWER_THREADS], env=env, capture_output=True, text=True, timeout=300,
                           cwd=os.path.dirname(__file__))

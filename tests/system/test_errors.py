@@ -23,7 +23,7 @@ from fastdl import kernels
 from conftest import ACCELERATED
 from helpers import to_host
 
-BACKENDS = ["numpy"] + [b for b in ACCELERATED if b == "cpu"]  # cuda errors are covered by test_cuda.py
+BACKENDS = ["numpy"] + [b for b in ACCELERATED if b == "cpu"]  # cuda errors are covered by backends/test_cuda.py
 
 # ---------------------------------------------------------------------------------------------------
 # Part 1: the catalogue. (id, python expression, exception type, words the message must contain)

@@ -106,7 +106,7 @@ def test_same_result_in_another_process(tmp_path):
     backend = BACKENDS[-1]
     script = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        sys.path[:0] = [{os.path.dirname(__file__)!r}, {os.path.dirname(os.path.dirname(__file__))!r}]
         import numpy as np
         from test_determinism import run
         init, losses, final = run(7, {backend!r})
