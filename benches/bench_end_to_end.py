@@ -1,7 +1,6 @@
 """End-to-end steps of the book's models: the chapter 4 MLP epoch and the chapter 5 CNN training step."""
 
 import numpy as np
-import pytest
 
 from conftest import record
 from fastdl.cli.demos import build_cnn, build_mlp

@@ -10,11 +10,9 @@ cpu figure by it (the issue's goal compares the GPU with the cpu backend on the 
 """
 
 import argparse
-import datetime
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -59,11 +57,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=15)
     args = ap.parse_args()
 
-    import fastdl
-    report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-              "python": platform.python_version(), "numpy": np.__version__, "fastdl": fastdl.__version__,
-              "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-              "threads": fastdl.get_num_threads(),
+    from fastdl.cli.bench import machine_info
+
+    report = {"machine": machine_info(),
               "workload": f"ch5 CNN training step, batch {BATCH} of 1x28x28 (train_batch + optim.step)",
               "rows": []}
     for backend in args.backends:

@@ -13,15 +13,13 @@ tens of seconds). PyTorch is only a rival here (``pip install torch``), never a 
 """
 
 import argparse
-import datetime
 import json
-import platform
 
 import numpy as np
 
 import fastdl
 from fastdl.activations import ReLU, Sigmoid, Tanh
-from fastdl.cli.bench import block_time
+from fastdl.cli.bench import block_time, machine_info
 from fastdl.layers import Conv2D, Dense
 from fastdl.rnn import GRULayer, LSTMLayer, RNNLayer
 
@@ -148,10 +146,7 @@ def main(argv=None):
         print(f"{name:<48} {row['fastdl_ms']:10.3f} {row['torch_ms']:10.3f} {row['ratio']:12.2f}x "
               f"({row['ratio_min']:.2f}-{row['ratio_max']:.2f})", flush=True)
     if args.json:
-        result = {"date": datetime.date.today().isoformat(), "machine": platform.processor() or platform.machine(),
-                  "threads": 2, "dtype": "float32", "rounds": args.rounds,
-                  "versions": {"fastdl": fastdl.__version__, "torch": torch.__version__, "numpy": np.__version__,
-                               "python": platform.python_version()},
+        result = {"machine": dict(machine_info(), torch=torch.__version__), "dtype": "float32", "rounds": args.rounds,
                   "method": "interleaved blocks, 0.25 s pause before each; times: medians of per-round block "
                             "means; ratio: median of per-round torch/fastdl",
                   "rows": rows}

@@ -81,7 +81,7 @@ def _cmd_bench(args) -> int:
               f"ideal/turns = (t_fastdl alone + t_rival alone) / t_turns, 1.00 = no slowdown)")
         print(bench_mixed.PAIR_HEADER)
         pairs = bench_mixed.run_pairs(quick=args.quick)
-        print(f"\nthe book's loop (its network, softmax cross-entropy, SGD momentum in NumPy) per training step")
+        print("\nthe book's loop (its network, softmax cross-entropy, SGD momentum in NumPy) per training step")
         print(bench_mixed.STEP_HEADER)
         mixed = {"pairs": pairs, "networks": bench_mixed.run_networks(quick=args.quick)}
     print(f"took {time.perf_counter() - start:.1f} s")

@@ -1,6 +1,5 @@
 """rnn / lstm / gru sequence kernels on every accelerated backend against the reference."""
 
-import numpy as np
 import pytest
 
 from helpers import check_sequence_op, random
