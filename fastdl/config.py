@@ -1,6 +1,6 @@
 """Process-wide settings: the thread count of fastdl's C++ kernels and the default dtype.
 
-fastdl's kernels run on one thread pool of their own (see ``src/cpp/thread_pool.hpp``). Its size is
+fastdl's kernels run on one thread pool of their own (see ``src/cpp/core/thread_pool.hpp``). Its size is
 ``set_num_threads(n)``, else ``OMP_NUM_THREADS``, else the CPUs this process may run on. ``threads(n)``
 sets it for a ``with`` block, and ``threadpoolctl.threadpool_limits`` limits it like OpenBLAS's or
 OpenMP's pools (fastdl registers a controller for it when threadpoolctl is installed).

@@ -87,7 +87,7 @@ def dropout(x, keep_prob, seed):
     that keeps each element with probability ``keep_prob``, and ``y = x * mask``.
 
     The mask is a pure function of ``(seed, x.shape, keep_prob)``: a counter-based hash of each
-    element's flat index (``src/cpp/dropout_hash.hpp``), the same on every backend and thread count.
+    element's flat index (``src/cpp/ops/dropout_hash.hpp``), the same on every backend and thread count.
     ``seed`` is an int in [0, 2**64); draw a new one for every call to get fresh masks.
     """
     op = "dropout"

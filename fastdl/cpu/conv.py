@@ -1,5 +1,5 @@
-"""conv2d / conv2d_backward of the ``cpu`` backend, over the C++ kernels of ``src/cpp/conv.cpp`` (im2col + GEMM)
-and ``src/cpp/winograd.cpp`` (3x3 stride-1 convolutions whose channel counts fill a vector).
+"""conv2d / conv2d_backward of the ``cpu`` backend, over the C++ kernels of ``src/cpp/ops/conv.cpp`` (im2col + GEMM)
+and ``src/cpp/ops/winograd.cpp`` (3x3 stride-1 convolutions whose channel counts fill a vector).
 
 Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Padding is turned into
 (before, after) ints with the shared ``fastdl.contract.conv_geometry``.

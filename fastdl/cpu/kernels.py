@@ -54,13 +54,13 @@ def _scale(logits, reduction):
 def softmax_cross_entropy(logits, target, eps, reduction):
     # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
     scale = _scale(logits, reduction)
-    return _core.softmax_xent(logits, target, eps, True, scale, scale)
+    return _core.softmax_cross_entropy(logits, target, eps, True, scale, scale)
 
 
 def cross_entropy(logits, target, reduction):
     # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
     scale = _scale(logits, reduction)
-    return _core.softmax_xent(logits, target, 1e-9, False, scale, scale)
+    return _core.softmax_cross_entropy(logits, target, 1e-9, False, scale, scale)
 
 
 KERNELS = kernel_table(globals())

@@ -1,4 +1,4 @@
-"""Dropout on the GPU: the counter-hashed keep mask of ``src/cpp/dropout_hash.hpp`` (the same mask as
+"""Dropout on the GPU: the counter-hashed keep mask of ``src/cpp/ops/dropout_hash.hpp`` (the same mask as
 every other backend for the same key), applied in the same pass; and its gradient.
 
 The hash is 32-bit integer math carried in uint64 registers and masked back to 32 bits after every

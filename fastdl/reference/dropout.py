@@ -1,4 +1,4 @@
-"""NumPy reference: dropout with the counter-hashed keep mask (the recipe of src/cpp/dropout_hash.hpp).
+"""NumPy reference: dropout with the counter-hashed keep mask (the recipe of src/cpp/ops/dropout_hash.hpp).
 
 Element i (flat C order) of a call with 64-bit ``key`` is kept when ``bits(i, key) >> 8 < threshold``,
 ``threshold = round(keep_prob * 2**24)``. Every backend draws the same mask for the same key and shape.

@@ -49,14 +49,14 @@ def _onehot(labels, classes, dtype):
 
 
 def _check(logits, target, dtype, book, loss_scale=None, grad_scale=None):
-    """core.softmax_xent against the reference (which divides by B); returns (loss, grad)."""
+    """core.softmax_cross_entropy against the reference (which divides by B); returns (loss, grad)."""
     batch = logits.shape[0]
     ls = 1.0 / batch if loss_scale is None else loss_scale
     gs = 1.0 / batch if grad_scale is None else grad_scale
     ref_fn = softmax_cross_entropy if book else cross_entropy
     ref_loss, ref_grad = ref_fn(logits, target)
     snapshot = logits.copy(), target.copy()
-    loss, grad = core.softmax_xent(logits, target, 1e-9, book, ls, gs)
+    loss, grad = core.softmax_cross_entropy(logits, target, 1e-9, book, ls, gs)
     np.testing.assert_array_equal(snapshot[0], logits)
     np.testing.assert_array_equal(snapshot[1], target)
     assert isinstance(loss, float)
@@ -73,7 +73,7 @@ SHAPES = [(1, 1), (1, 2), (3, 7), (5, 13), (7, 31), (2, 33), (17, 97), (33, 129)
 @pytest.mark.parametrize("book", [True, False], ids=["book", "ce"])
 @pytest.mark.parametrize("kind", ["onehot", "labels"])
 @pytest.mark.parametrize("batch,classes", SHAPES)
-def test_softmax_xent_matches_reference(isa, dtype, rng, book, kind, batch, classes):
+def test_softmax_cross_entropy_matches_reference(isa, dtype, rng, book, kind, batch, classes):
     logits = (rng.standard_normal((batch, classes)) * 3).astype(dtype)
     labels = rng.integers(0, classes, size=batch)
     target = labels.astype(np.int64) if kind == "labels" else _onehot(labels, classes, dtype)
@@ -88,7 +88,7 @@ def test_summed_variant(isa, dtype, rng, book):
     for target in (labels.astype(np.int64), _onehot(labels, 62, dtype)):
         loss, _ = _check(logits, target, dtype, book, loss_scale=1.0, grad_scale=1.0)
     if book:  # a uniform prediction gives ln V + (V-1)(-ln(1-1/V)) per row (the book's chapter 6 value)
-        loss, grad = core.softmax_xent(np.zeros((32, 62), dtype), labels[:32].astype(np.int64), 1e-9, True, 1.0, 1.0)
+        loss, grad = core.softmax_cross_entropy(np.zeros((32, 62), dtype), labels[:32].astype(np.int64), 1e-9, True, 1.0, 1.0)
         assert loss == pytest.approx(32 * 5.119, abs=0.01 * 32)
 
 
@@ -135,32 +135,32 @@ def test_threads_do_not_change_the_result(isa, rng):
     """Rows split across threads, losses summed in a fixed order: bitwise the same every call."""
     logits = rng.standard_normal((300, 1000)).astype(np.float32)
     labels = rng.integers(0, 1000, size=300)
-    first = core.softmax_xent(logits, labels, 1e-9, True, 1 / 300, 1 / 300)
+    first = core.softmax_cross_entropy(logits, labels, 1e-9, True, 1 / 300, 1 / 300)
     for _ in range(3):
-        again = core.softmax_xent(logits, labels, 1e-9, True, 1 / 300, 1 / 300)
+        again = core.softmax_cross_entropy(logits, labels, 1e-9, True, 1 / 300, 1 / 300)
         assert again[0] == first[0]
         np.testing.assert_array_equal(again[1], first[1])
 
 
-def test_softmax_xent_rejects_bad_input(dtype):
+def test_softmax_cross_entropy_rejects_bad_input(dtype):
     logits = np.zeros((3, 4), dtype)
     with pytest.raises(ValueError):
-        core.softmax_xent(logits, np.array([0, 4, 1]), 1e-9, True, 1.0, 1.0)  # label out of range
+        core.softmax_cross_entropy(logits, np.array([0, 4, 1]), 1e-9, True, 1.0, 1.0)  # label out of range
     with pytest.raises(ValueError):
-        core.softmax_xent(logits, np.array([0, -1, 1]), 1e-9, True, 1.0, 1.0)
+        core.softmax_cross_entropy(logits, np.array([0, -1, 1]), 1e-9, True, 1.0, 1.0)
     with pytest.raises(ValueError):
-        core.softmax_xent(logits, np.array([0, 1]), 1e-9, True, 1.0, 1.0)  # wrong batch
+        core.softmax_cross_entropy(logits, np.array([0, 1]), 1e-9, True, 1.0, 1.0)  # wrong batch
     with pytest.raises(ValueError):
-        core.softmax_xent(logits, np.zeros((3, 5), dtype), 1e-9, True, 1.0, 1.0)  # wrong shape
+        core.softmax_cross_entropy(logits, np.zeros((3, 5), dtype), 1e-9, True, 1.0, 1.0)  # wrong shape
     with pytest.raises(ValueError):
-        core.softmax_xent(np.zeros((3, 0), dtype), np.zeros((3, 0), dtype), 1e-9, True, 1.0, 1.0)
+        core.softmax_cross_entropy(np.zeros((3, 0), dtype), np.zeros((3, 0), dtype), 1e-9, True, 1.0, 1.0)
     with pytest.raises(ValueError):
-        core.softmax_xent(logits, np.array([0, 1, 2]), 0.0, True, 1.0, 1.0)  # eps
+        core.softmax_cross_entropy(logits, np.array([0, 1, 2]), 0.0, True, 1.0, 1.0)  # eps
     with pytest.raises(TypeError):  # mixed dtypes are not converted
-        core.softmax_xent(logits, np.zeros((3, 4), np.float32 if dtype == np.float64 else np.float64),
+        core.softmax_cross_entropy(logits, np.zeros((3, 4), np.float32 if dtype == np.float64 else np.float64),
                           1e-9, True, 1.0, 1.0)
     with pytest.raises(TypeError):  # non-contiguous arrays are not copied
-        core.softmax_xent(np.zeros((3, 8), dtype)[:, ::2], np.array([0, 1, 2]), 1e-9, True, 1.0, 1.0)
+        core.softmax_cross_entropy(np.zeros((3, 8), dtype)[:, ::2], np.array([0, 1, 2]), 1e-9, True, 1.0, 1.0)
 
 
 def test_force_vec_isa_rejects_unknown_names():

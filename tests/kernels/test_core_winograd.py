@@ -1,4 +1,4 @@
-"""The Winograd convolutions of fastdl._core (src/cpp/winograd.cpp): 3x3, stride 1, forward F(2x2, 3x3), input
+"""The Winograd convolutions of fastdl._core (src/cpp/ops/winograd.cpp): 3x3, stride 1, forward F(2x2, 3x3), input
 gradient (the flipped-kernel forward) and weight gradient F(3x3, 2x2), against the NumPy reference.
 
 ``force_conv_algorithm("winograd")`` runs every 3x3 stride-1 convolution on them, so the tests cover channel

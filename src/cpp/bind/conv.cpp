@@ -1,0 +1,113 @@
+// conv.cpp — Python bindings of conv2d / conv2d_backward (fastdl::bind_conv): check shapes,
+// release the GIL, call the kernels of conv.cpp. Arrays must be C-contiguous and of one float dtype;
+// `.noconvert()` rules out silent copies and casts. Shape errors raise ValueError.
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+
+#include "ops/conv.hpp"
+#include "ops/winograd.hpp"
+
+namespace py = pybind11;
+
+namespace fastdl {
+
+namespace {
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style>;
+
+std::string shape_of(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+// x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> the checked geometry
+ConvShape checked_shape(const char* op, const py::array& x, const py::array& w, index_t stride, index_t pad_before,
+                        index_t pad_after) {
+    const std::string name(op);
+    require(x.ndim() == 4, name + ": x must be 4-D (B, C_in, H, W), got shape " + shape_of(x));
+    require(w.ndim() == 4, name + ": w must be 4-D (C_in, C_out, K, K), got shape " + shape_of(w));
+    require(w.shape(0) == x.shape(1), name + ": w must be (C_in, C_out, K, K) with C_in = x.shape[1] = " +
+                                          std::to_string(x.shape(1)) + ", got " + shape_of(w));
+    require(w.shape(2) == w.shape(3), name + ": the kernel must be square (K, K), got w " + shape_of(w));
+    return make_conv_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(1), w.shape(2), stride,
+                           pad_before, pad_after, pad_before, pad_after);
+}
+
+template <typename T>
+carray<T> conv2d_py(const carray<T>& x, const carray<T>& w, index_t stride, index_t pad_before, index_t pad_after,
+                    const std::string& activation) {
+    // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out)
+    const Activation act = parse_activation(activation);
+    const ConvShape s = checked_shape("conv2d", x, w, stride, pad_before, pad_after);
+    carray<T> y({s.B, s.C_out, s.H_out, s.W_out});
+    const T* px = x.data();
+    const T* pw = w.data();
+    T* py_ = y.mutable_data();
+    {
+        py::gil_scoped_release release;
+        conv2d_forward<T>(s, px, pw, py_, act);
+    }
+    return y;
+}
+
+template <typename T>
+py::tuple conv2d_backward_py(const carray<T>& x, const carray<T>& w, const carray<T>& grad_y, index_t stride,
+                             index_t pad_before, index_t pad_after, bool need_grad_x) {
+    // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
+    // -> grad_x (B, C_in, H, W) or None (need_grad_x false), grad_w (C_in, C_out, K, K)
+    const ConvShape s = checked_shape("conv2d_backward", x, w, stride, pad_before, pad_after);
+    const bool ok = grad_y.ndim() == 4 && grad_y.shape(0) == s.B && grad_y.shape(1) == s.C_out &&
+                    grad_y.shape(2) == s.H_out && grad_y.shape(3) == s.W_out;
+    require(ok, "conv2d_backward: grad_y must be (" + std::to_string(s.B) + ", " + std::to_string(s.C_out) + ", " +
+                    std::to_string(s.H_out) + ", " + std::to_string(s.W_out) + "), got " + shape_of(grad_y));
+    carray<T> grad_x(need_grad_x ? std::vector<py::ssize_t>{s.B, s.C_in, s.H, s.W} : std::vector<py::ssize_t>{0});
+    carray<T> grad_w({s.C_in, s.C_out, s.K, s.K});
+    const T *px = x.data(), *pw = w.data(), *pg = grad_y.data();
+    T *gx = need_grad_x ? grad_x.mutable_data() : nullptr, *gw = grad_w.mutable_data();
+    {
+        py::gil_scoped_release release;
+        conv2d_backward<T>(s, px, pw, pg, gx, gw);
+    }
+    if (!need_grad_x) return py::make_tuple(py::none(), grad_w);
+    return py::make_tuple(grad_x, grad_w);
+}
+
+template <typename T>
+void bind_conv_dtype(py::module_& m, const char* dtype) {
+    const std::string suffix = std::string(" (") + dtype + " overload)";
+    m.def("conv2d", &conv2d_py<T>, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("stride"),
+          py::arg("pad_before"), py::arg("pad_after"), py::arg("activation") = "linear",
+          ("act(conv2d(x, w)): cross-correlation, no kernel flip, with the activation fused. x is (B, C_in, H, W), "
+           "w is (C_in, C_out, K, K); both spatial axes are zero-padded by pad_before / pad_after; stride >= 1; "
+           "activation is 'linear', 'sigmoid', 'tanh' or 'relu'. Returns y (B, C_out, H_out, W_out) with "
+           "H_out = (H + pad_before + pad_after - K) // stride + 1" + suffix + ".")
+              .c_str());
+    m.def("conv2d_backward", &conv2d_backward_py<T>, py::arg("x").noconvert(), py::arg("w").noconvert(),
+          py::arg("grad_y").noconvert(), py::arg("stride"), py::arg("pad_before"), py::arg("pad_after"),
+          py::arg("need_grad_x") = true,
+          ("The true gradients of conv2d (activation 'linear'): returns (grad_x (B, C_in, H, W), "
+           "grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out); with need_grad_x=False grad_x "
+           "is not computed and None takes its place. Results do not depend on the thread count" + suffix + ".")
+              .c_str());
+}
+
+}  // namespace
+
+void bind_conv(py::module_& m) {
+    bind_conv_dtype<float>(m, "float32");
+    bind_conv_dtype<double>(m, "float64");
+    m.def("force_conv_algorithm", &force_conv_algorithm, py::arg("name"),
+          "Which algorithm 3x3 stride-1 convolutions use, for tests and benchmarks: 'auto' (Winograd where C_in and "
+          "C_out each fill a 64-byte vector, 16 floats or 8 doubles, and the batch has at least 96 tiles of 2x2 "
+          "outputs; else im2col + GEMM), 'im2col' (never Winograd) or 'winograd' (every 3x3 stride-1 convolution). "
+          "Other kernel sizes and strides always use im2col + GEMM.");
+    m.def("forced_conv_algorithm", &forced_conv_algorithm,
+          "The algorithm force_conv_algorithm set: 'auto' by default.");
+}
+
+}  // namespace fastdl

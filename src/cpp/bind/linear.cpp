@@ -1,0 +1,151 @@
+// linear.cpp — the Python bindings of matmul, linear and linear_backward (ops/linear.hpp, gemm/gemm.hpp): check
+// buffers and shapes, release the GIL, call the kernels. Arrays arrive C-contiguous and of one float dtype
+// (fastdl.kernels sees to it); `.noconvert()` makes sure no silent copy or cast ever happens here. Shape
+// errors raise ValueError, never crash.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "bind/families.hpp"
+#include "gemm/gemm.hpp"
+#include "ops/linear.hpp"
+
+namespace py = pybind11;
+
+namespace fastdl {
+namespace {
+
+template <typename T>
+using carray = py::array_t<T, py::array::c_style>;
+
+std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
+    return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+void require_ndim(const char* op, const char* name, const py::array& a, py::ssize_t ndim) {
+    require(a.ndim() == ndim, std::string(op) + ": " + name + " must be " + std::to_string(ndim) + "-D, got shape " +
+                                  shape_str(a));
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+carray<T> matmul(const carray<T>& a, const carray<T>& b, bool trans_a, bool trans_b) {
+    // a is (M, K) or (K, M) when trans_a; b is (K, N) or (N, K) when trans_b -> c (M, N)
+    require_ndim("matmul", "a", a, 2);
+    require_ndim("matmul", "b", b, 2);
+    const index_t M = trans_a ? a.shape(1) : a.shape(0);
+    const index_t K = trans_a ? a.shape(0) : a.shape(1);
+    const index_t Kb = trans_b ? b.shape(1) : b.shape(0);
+    const index_t N = trans_b ? b.shape(0) : b.shape(1);
+    require(K == Kb, "matmul: inner dimensions differ: op(a) is (" + std::to_string(M) + ", " + std::to_string(K) +
+                         "), op(b) is (" + std::to_string(Kb) + ", " + std::to_string(N) + ")");
+    carray<T> c({M, N});
+    const T* pa = a.data();
+    const T* pb = b.data();
+    T* pc = c.mutable_data();
+    const index_t lda = a.shape(1), ldb = b.shape(1);
+    {
+        py::gil_scoped_release release;
+        gemm<T>(M, N, K, pa, lda, trans_a, pb, ldb, trans_b, pc, N);
+    }
+    return c;
+}
+
+// ---------------------------------------------------------------------------------------------
+// linear / linear_backward
+// ---------------------------------------------------------------------------------------------
+template <typename T>
+carray<T> linear(const carray<T>& x, const carray<T>& w, const std::optional<carray<T>>& b,
+                 const std::string& activation) {
+    // x is (n, in), w is (in, out), b is (out,) or None -> y (n, out)
+    const Activation act = parse_activation(activation);
+    require_ndim("linear", "x", x, 2);
+    require_ndim("linear", "w", w, 2);
+    const index_t n = x.shape(0), in = x.shape(1), out = w.shape(1);
+    require(w.shape(0) == in, "linear: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) +
+                                  ", got " + shape_str(w));
+    const T* pb = nullptr;
+    if (b.has_value()) {
+        require(b->ndim() == 1 && b->shape(0) == out,
+                "linear: b must be (" + std::to_string(out) + ",), got " + shape_str(*b));
+        pb = b->data();
+    }
+    carray<T> y({n, out});
+    const T* px = x.data();
+    const T* pw = w.data();
+    T* py_ = y.mutable_data();
+    {
+        py::gil_scoped_release release;
+        linear_forward<T>(px, pw, pb, py_, n, in, out, act);
+    }
+    return y;
+}
+
+template <typename T>
+py::tuple linear_backward(const carray<T>& x, const carray<T>& w, const carray<T>& y, const carray<T>& grad_y,
+                          const std::string& activation, bool need_grad_x) {
+    // x is (n, in), w is (in, out), y and grad_y are (n, out)
+    // -> grad_x (n, in) or None (need_grad_x false), grad_w (in, out), grad_b (out,)
+    const Activation act = parse_activation(activation);
+    require_ndim("linear_backward", "x", x, 2);
+    require_ndim("linear_backward", "w", w, 2);
+    require_ndim("linear_backward", "y", y, 2);
+    require_ndim("linear_backward", "grad_y", grad_y, 2);
+    const index_t n = x.shape(0), in = x.shape(1), out = w.shape(1);
+    require(w.shape(0) == in, "linear_backward: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) +
+                                  ", got " + shape_str(w));
+    require(y.shape(0) == n && y.shape(1) == out, "linear_backward: y must be (" + std::to_string(n) + ", " +
+                                                      std::to_string(out) + "), got " + shape_str(y));
+    require(grad_y.shape(0) == n && grad_y.shape(1) == out, "linear_backward: grad_y must be (" + std::to_string(n) +
+                                                                ", " + std::to_string(out) + "), got " +
+                                                                shape_str(grad_y));
+    carray<T> grad_x(need_grad_x ? std::vector<py::ssize_t>{n, in} : std::vector<py::ssize_t>{0});
+    carray<T> grad_w({in, out});
+    carray<T> grad_b({out});
+    const T *px = x.data(), *pw = w.data(), *pyv = y.data(), *pg = grad_y.data();
+    T *gx = need_grad_x ? grad_x.mutable_data() : nullptr, *gw = grad_w.mutable_data(), *gb = grad_b.mutable_data();
+    {
+        py::gil_scoped_release release;
+        linear_backward<T>(px, pw, pyv, pg, gx, gw, gb, n, in, out, act);
+    }
+    if (!need_grad_x) return py::make_tuple(py::none(), grad_w, grad_b);
+    return py::make_tuple(grad_x, grad_w, grad_b);
+}
+
+template <typename T>
+void bind_dtype(py::module_& m, const char* dtype) {
+    const std::string suffix = std::string(" (") + dtype + " overload)";
+    m.def("matmul", &matmul<T>, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
+          py::arg("trans_b") = false,
+          ("op(a) @ op(b) where op transposes when its flag is set. a is (M, K) or (K, M) when trans_a; b is "
+           "(K, N) or (N, K) when trans_b; returns a new (M, N) array. Arrays must be C-contiguous and of one "
+           "dtype" + suffix + ".").c_str());
+    m.def("linear", &linear<T>, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("b").noconvert().none(true),
+          py::arg("activation") = "linear",
+          ("act(x @ w + b) with bias and activation fused into the GEMM epilogue. x is (N, in), w is (in, out), "
+           "b is (out,) or None; activation is 'linear', 'sigmoid', 'tanh' or 'relu'. Returns (N, out)" +
+           suffix + ".").c_str());
+    m.def("linear_backward", &linear_backward<T>, py::arg("x").noconvert(), py::arg("w").noconvert(),
+          py::arg("y").noconvert(), py::arg("grad_y").noconvert(), py::arg("activation") = "linear",
+          py::arg("need_grad_x") = true,
+          ("Gradients of linear(): returns (grad_x (N, in), grad_w (in, out), grad_b (out,)) with "
+           "dz = act'(y) * grad_y (from the output y), grad_x = dz @ w.T, grad_w = x.T @ dz, grad_b = dz.sum(0); "
+           "with need_grad_x=False grad_x is not computed and None takes its place" + suffix + ".").c_str());
+}
+
+}  // namespace
+
+void bind_linear(py::module_& m) {
+    bind_dtype<float>(m, "float32");
+    bind_dtype<double>(m, "float64");
+}
+
+}  // namespace fastdl

@@ -1,0 +1,153 @@
+// gemm.cpp — the GEMM entry point: degenerate shapes, kernel choice (forced or from CPU features),
+// narrow results to the narrow kernel, and dispatch to the chosen kernel.
+
+#include "gemm/gemm.hpp"
+
+#include <atomic>
+
+#include "core/cpu_features.hpp"
+#include "gemm/gemm_blocked.hpp"
+#include "gemm/gemm_epilogue.hpp"
+#include "gemm/gemm_naive.hpp"
+#include "gemm/gemm_narrow.hpp"
+#include "gemm/microkernel.hpp"
+
+namespace fastdl {
+
+namespace {
+
+// Every GEMM kernel, slowest first.
+enum class Kernel : int { naive = 0, generic = 1, avx2 = 2, avx512 = 3 };
+const char* const kKernelNames[] = {"naive", "generic", "avx2", "avx512"};
+constexpr int kKernelCount = 4;
+
+bool kernel_available(int id) {
+    switch (static_cast<Kernel>(id)) {
+        case Kernel::avx2: return cpu().avx2 && cpu().fma;
+        case Kernel::avx512: return cpu().avx512f;
+        default: return true;
+    }
+}
+
+// The microkernel (and its cache blocking) behind each packed kernel.
+template <typename T>
+const MicroKernel<T>& microkernel_for(Kernel kernel);
+
+template <>
+const MicroKernel<float>& microkernel_for<float>(Kernel kernel) {
+    switch (kernel) {
+        case Kernel::avx512: return avx512_microkernel_f32();
+        case Kernel::avx2: return avx2_microkernel_f32();
+        default: return generic_microkernel_f32();
+    }
+}
+
+template <>
+const MicroKernel<double>& microkernel_for<double>(Kernel kernel) {
+    switch (kernel) {
+        case Kernel::avx512: return avx512_microkernel_f64();
+        case Kernel::avx2: return avx2_microkernel_f64();
+        default: return generic_microkernel_f64();
+    }
+}
+
+std::atomic<int>& forced_kernel() {
+    static std::atomic<int> forced{-1};  // -1: automatic choice
+    return forced;
+}
+
+// The automatic choice: the widest SIMD microkernel the CPU runs. Without AVX2 the plain loop nest
+// ("naive", which the compiler vectorises along N) beats the packed path with the scalar reference
+// microkernel ("generic", kept as the reference implementation of the microkernel contract).
+int best_kernel() {
+    if (kernel_available(static_cast<int>(Kernel::avx512))) return static_cast<int>(Kernel::avx512);
+    if (kernel_available(static_cast<int>(Kernel::avx2))) return static_cast<int>(Kernel::avx2);
+    return static_cast<int>(Kernel::naive);
+}
+
+int active_kernel() {
+    int forced = forced_kernel().load();
+    return forced >= 0 ? forced : best_kernel();
+}
+
+}  // namespace
+
+std::vector<std::string> gemm_kernels() {
+    std::vector<std::string> names;
+    for (int id = 0; id < kKernelCount; ++id)
+        if (kernel_available(id)) names.emplace_back(kKernelNames[id]);
+    return names;
+}
+
+std::string selected_gemm_kernel() { return kKernelNames[active_kernel()]; }
+
+void force_gemm_kernel(const std::string& name) {
+    if (name.empty() || name == "auto") {
+        forced_kernel().store(-1);
+        return;
+    }
+    for (int id = 0; id < kKernelCount; ++id) {
+        if (name == kKernelNames[id]) {
+            require(kernel_available(id), "force_gemm_kernel: kernel '" + name + "' is not supported by this CPU");
+            forced_kernel().store(id);
+            return;
+        }
+    }
+    std::string known;
+    for (int id = 0; id < kKernelCount; ++id) known += std::string(id ? ", " : "") + kKernelNames[id];
+    throw std::invalid_argument("force_gemm_kernel: unknown kernel '" + name + "' (known: auto, " + known + ")");
+}
+
+std::vector<std::pair<std::string, bool>> cpu_features() {
+    const CpuFeatures& f = cpu();
+    return {{"avx2", f.avx2}, {"fma", f.fma}, {"avx512f", f.avx512f}};
+}
+
+template <typename T>
+const MicroKernel<T>* active_microkernel() {
+    const Kernel kernel = static_cast<Kernel>(active_kernel());
+    return kernel == Kernel::naive ? nullptr : &microkernel_for<T>(kernel);
+}
+
+template <typename T>
+const MicroKernel<T>* microkernel_for_columns(index_t N) {
+    const Kernel kernel = static_cast<Kernel>(active_kernel());
+    if (kernel == Kernel::avx512 && N <= microkernel_for<T>(Kernel::avx2).nr && kernel_available(int(Kernel::avx2)))
+        return &microkernel_for<T>(Kernel::avx2);
+    return active_microkernel<T>();
+}
+
+template <typename T>
+void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a, const T* b, index_t ldb,
+          bool trans_b, T* c, index_t ldc, const GemmEpilogue<T>& epilogue) {
+    // a is (M, K) [(K, M) if trans_a], b is (K, N) [(N, K) if trans_b], c is (M, N)
+    require(M >= 0 && N >= 0 && K >= 0, "gemm: negative dimension");
+    if (M == 0 || N == 0) return;
+    if (K == 0) {  // empty reduction: c = act(0 + bias)
+        for (index_t i = 0; i < M; ++i)
+            for (index_t j = 0; j < N; ++j) c[i * ldc + j] = T(0);
+        apply_epilogue(c, ldc, M, N, epilogue.bias, epilogue.act);
+        return;
+    }
+    const Kernel kernel = static_cast<Kernel>(active_kernel());
+    if (kernel == Kernel::naive) {
+        gemm_naive(M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
+        return;
+    }
+    if (kernel != Kernel::generic && N <= narrow_max_columns<T>() && M * K >= (index_t(1) << 15)) {
+        gemm_narrow(kernel == Kernel::avx512, M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
+        return;
+    }
+    gemm_blocked(microkernel_for<T>(kernel), M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
+}
+
+template const MicroKernel<float>* active_microkernel<float>();
+template const MicroKernel<double>* active_microkernel<double>();
+template const MicroKernel<float>* microkernel_for_columns<float>(index_t);
+template const MicroKernel<double>* microkernel_for_columns<double>(index_t);
+template void gemm<float>(index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t, bool,
+                          float*, index_t, const GemmEpilogue<float>&);
+template void gemm<double>(index_t, index_t, index_t, const double*, index_t, bool, const double*, index_t,
+                           bool, double*, index_t, const GemmEpilogue<double>&);
+
+}  // namespace fastdl

@@ -1,0 +1,15 @@
+// gemm_blocked.hpp — the BLIS-style GEMM driver: cache blocks (NC, KC, MC), optional packing, a
+// macrokernel over register tiles, and the fused bias + activation epilogue.
+#pragma once
+
+#include "gemm/gemm.hpp"
+#include "gemm/microkernel.hpp"
+
+namespace fastdl {
+
+// Same contract as gemm(): a is (M, K) [(K, M) if trans_a], b is (K, N) [(N, K) if trans_b], c is (M, N).
+template <typename T>
+void gemm_blocked(const MicroKernel<T>& uk, index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a,
+                  const T* b, index_t ldb, bool trans_b, T* c, index_t ldc, const GemmEpilogue<T>& epilogue);
+
+}  // namespace fastdl

@@ -1,0 +1,156 @@
+// gemm_narrow.cpp — the narrow-result GEMM of gemm_narrow.hpp. Rows: B is copied once into a (K, NP) buffer
+// padded with zeros to NP = 64 bytes of columns; then blocks of kRows rows of c keep their accumulators
+// in registers (one 512-bit or two 256-bit vectors per row) while they walk K. Dots (very few columns, a
+// not transposed): one dot product along K per element of c.
+#include "gemm/gemm_narrow.hpp"
+
+#include <vector>
+
+#include "gemm/gemm_epilogue.hpp"
+#include "core/vec_avx2.hpp"
+#include "core/vec_avx512.hpp"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"  // vector arguments of the Ops templates; always inlined
+#endif
+
+namespace fastdl {
+
+namespace {
+
+constexpr index_t kRows = 8;  // rows of c per block: 8 accumulators, one B row load per 8 FMAs
+
+// c[i0:i1, :N] (row stride ldc) = op(a)[i0:i1, :] @ bpad[:, :N]; bpad is (K, NP) zero-padded, NP = NV
+// vectors of Ops::W lanes. op(a)(i, p) = a[i*lda + p], or a[p*lda + i] when trans_a.
+template <class Ops, typename T, index_t NP>
+inline void narrow_rows(index_t i0, index_t i1, index_t N, index_t K, const T* a, index_t lda, bool trans_a,
+                        const T* bpad, T* c, index_t ldc) {
+    using V = typename Ops::V;
+    constexpr index_t W = Ops::W, NV = NP / W;
+    const index_t stride_i = trans_a ? 1 : lda, stride_p = trans_a ? lda : 1;
+    for (index_t i = i0; i < i1; i += kRows) {
+        const index_t rows = std::min(kRows, i1 - i);
+        const T* ai = a + i * stride_i;
+        V acc[kRows][NV];
+        for (index_t r = 0; r < kRows; ++r)
+            for (index_t v = 0; v < NV; ++v) acc[r][v] = Ops::zero();
+        if (rows == kRows) {
+            for (index_t p = 0; p < K; ++p) {
+                V bv[NV];
+                for (index_t v = 0; v < NV; ++v) bv[v] = Ops::load(bpad + p * NP + v * W);
+                for (index_t r = 0; r < kRows; ++r) {
+                    const V ar = Ops::set1(ai[r * stride_i + p * stride_p]);
+                    for (index_t v = 0; v < NV; ++v) acc[r][v] = Ops::fmadd(ar, bv[v], acc[r][v]);
+                }
+            }
+        } else {  // the last, partial block of rows
+            for (index_t p = 0; p < K; ++p)
+                for (index_t r = 0; r < rows; ++r) {
+                    const V ar = Ops::set1(ai[r * stride_i + p * stride_p]);
+                    for (index_t v = 0; v < NV; ++v)
+                        acc[r][v] = Ops::fmadd(ar, Ops::load(bpad + p * NP + v * W), acc[r][v]);
+                }
+        }
+        for (index_t r = 0; r < rows; ++r) {
+            T row[NP];
+            for (index_t v = 0; v < NV; ++v) Ops::store(row + v * W, acc[r][v]);
+            for (index_t j = 0; j < N; ++j) c[(i + r) * ldc + j] = row[j];
+        }
+    }
+}
+
+// c[i0:i1, :N] = a[i0:i1, :] (row stride lda) @ bt[:N, :]^T, bt is (N, K) = op(b)^T: one dot product of
+// length K per element, vectorised along K with four partial sums (few columns: no lanes wasted).
+template <class Ops, typename T>
+inline void narrow_dots(index_t i0, index_t i1, index_t N, index_t K, const T* a, index_t lda, const T* bt, T* c,
+                        index_t ldc) {
+    using V = typename Ops::V;
+    constexpr index_t W = Ops::W;
+    for (index_t i = i0; i < i1; ++i) {
+        const T* ai = a + i * lda;
+        for (index_t j = 0; j < N; ++j) {
+            const T* bj = bt + j * K;
+            V s0 = Ops::zero(), s1 = Ops::zero(), s2 = Ops::zero(), s3 = Ops::zero();
+            index_t p = 0;
+            for (; p + 4 * W <= K; p += 4 * W) {
+                s0 = Ops::fmadd(Ops::load(ai + p), Ops::load(bj + p), s0);
+                s1 = Ops::fmadd(Ops::load(ai + p + W), Ops::load(bj + p + W), s1);
+                s2 = Ops::fmadd(Ops::load(ai + p + 2 * W), Ops::load(bj + p + 2 * W), s2);
+                s3 = Ops::fmadd(Ops::load(ai + p + 3 * W), Ops::load(bj + p + 3 * W), s3);
+            }
+            for (; p < K; p += W) {
+                const index_t n = std::min(W, K - p);
+                s0 = Ops::fmadd(Ops::load_n(ai + p, n, Ops::zero()), Ops::load_n(bj + p, n, Ops::zero()), s0);
+            }
+            c[i * ldc + j] = static_cast<T>(Ops::hsum(Ops::add(Ops::add(s0, s1), Ops::add(s2, s3))));
+        }
+    }
+}
+
+#if defined(__x86_64__)
+template <typename T, index_t NP>
+[[gnu::target("avx2,fma"), gnu::flatten]] void narrow_rows_avx2(index_t i0, index_t i1, index_t N, index_t K,
+                                                                 const T* a, index_t lda, bool trans_a,
+                                                                 const T* bpad, T* c, index_t ldc) {
+    narrow_rows<avx2::Ops<T>, T, NP>(i0, i1, N, K, a, lda, trans_a, bpad, c, ldc);
+}
+
+template <typename T, index_t NP>
+[[gnu::target("avx512f,avx512dq"), gnu::flatten]] void narrow_rows_avx512(index_t i0, index_t i1, index_t N,
+                                                                           index_t K, const T* a, index_t lda,
+                                                                           bool trans_a, const T* bpad, T* c,
+                                                                           index_t ldc) {
+    narrow_rows<avx512::Ops<T>, T, NP>(i0, i1, N, K, a, lda, trans_a, bpad, c, ldc);
+}
+
+template <typename T>
+[[gnu::target("avx2,fma"), gnu::flatten]] void narrow_dots_avx2(index_t i0, index_t i1, index_t N, index_t K,
+                                                                 const T* a, index_t lda, const T* bt, T* c,
+                                                                 index_t ldc) {
+    narrow_dots<avx2::Ops<T>, T>(i0, i1, N, K, a, lda, bt, c, ldc);
+}
+
+template <typename T>
+[[gnu::target("avx512f,avx512dq"), gnu::flatten]] void narrow_dots_avx512(index_t i0, index_t i1, index_t N,
+                                                                           index_t K, const T* a, index_t lda,
+                                                                           const T* bt, T* c, index_t ldc) {
+    narrow_dots<avx512::Ops<T>, T>(i0, i1, N, K, a, lda, bt, c, ldc);
+}
+#endif
+
+}  // namespace
+
+template <typename T>
+void gemm_narrow(bool avx512, index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a, const T* b,
+                 index_t ldb, bool trans_b, T* c, index_t ldc, const GemmEpilogue<T>& epilogue) {
+    constexpr index_t NP = narrow_max_columns<T>();
+    // At most NP / 4 columns with rows of a contiguous along K: dot products (a is read once per column,
+    // measured faster up to about NP / 4); else rows of c as padded vectors.
+    const bool dots = !trans_a && 4 * N <= NP;
+    // dots: bt (N, K) = op(b)^T; rows: bpad (K, NP) = op(b), zero in columns [N, NP)
+    std::vector<T> bcopy(static_cast<size_t>(dots ? N * K : K * NP), T(0));
+    for (index_t p = 0; p < K; ++p)
+        for (index_t j = 0; j < N; ++j)
+            (dots ? bcopy[j * K + p] : bcopy[p * NP + j]) = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+    const index_t blocks = ceil_div(M, kRows);
+    const int nt = static_cast<int>(std::min<index_t>(threads_for(M * N * K, index_t(1) << 17), blocks));
+    parallel_ranges(M, kRows, std::max(nt, 1), kTasksPerThread, [&](index_t i0, index_t i1) {
+#if defined(__x86_64__)
+        const T* bc = bcopy.data();
+        if (dots && avx512) narrow_dots_avx512<T>(i0, i1, N, K, a, lda, bc, c, ldc);
+        else if (dots) narrow_dots_avx2<T>(i0, i1, N, K, a, lda, bc, c, ldc);
+        else if (avx512) narrow_rows_avx512<T, NP>(i0, i1, N, K, a, lda, trans_a, bc, c, ldc);
+        else narrow_rows_avx2<T, NP>(i0, i1, N, K, a, lda, trans_a, bc, c, ldc);
+#else
+        (void)avx512;  // gemm() only calls this for the avx2 / avx512 kernels, which exist on x86-64 only
+#endif
+        apply_epilogue(c + i0 * ldc, ldc, i1 - i0, N, epilogue.bias, epilogue.act);
+    });
+}
+
+template void gemm_narrow<float>(bool, index_t, index_t, index_t, const float*, index_t, bool, const float*, index_t,
+                                 bool, float*, index_t, const GemmEpilogue<float>&);
+template void gemm_narrow<double>(bool, index_t, index_t, index_t, const double*, index_t, bool, const double*,
+                                  index_t, bool, double*, index_t, const GemmEpilogue<double>&);
+
+}  // namespace fastdl

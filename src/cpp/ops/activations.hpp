@@ -1,0 +1,24 @@
+// activations.hpp — vectorised elementwise activations ("linear", "sigmoid", "tanh", "relu") and
+// their gradients from the OUTPUT y, float32 and float64, any shape (treated as flat arrays).
+#pragma once
+
+#include "core/activation_scalar.hpp"
+#include "core/common.hpp"
+
+namespace fastdl {
+
+// x, y are (n,) -> y = act(x). Threaded over chunks for large n.
+template <typename T>
+void activation_forward_kernel(Activation act, const T* x, T* y, index_t n);
+
+// y, grad_y, grad_x are (n,) -> grad_x = act'(x) * grad_y written through y = act(x):
+// sigmoid y(1-y)g, tanh (1-y^2)g, relu g*(y>0), linear g.
+template <typename T>
+void activation_backward_kernel(Activation act, const T* y, const T* grad_y, T* grad_x, index_t n);
+
+// x, y are (n,) -> y = act(x) on the calling thread only (for use inside parallel regions, e.g. the
+// GEMM epilogue). x == y (in place) is allowed; act must not be linear.
+template <typename T>
+void activation_forward_serial(Activation act, const T* x, T* y, index_t n);
+
+}  // namespace fastdl
