@@ -1,4 +1,9 @@
-"""Save and load network parameters as ``.npz`` files, without pickle.
+"""Parameters in and out: a layer's state dict loaded in place (``load_params``), and networks saved to and
+loaded from ``.npz`` files, without pickle.
+
+``load_params(layer, state, strict)`` is what every ``load_state_dict`` runs: it checks names, shapes and
+dtypes first and then copies into the layer's own arrays, so operations and optimizers keep them; on any
+mismatch it raises and changes nothing (a layer it had to set up first is put back as it was).
 
 ``save(net, path)`` writes ``net.state_dict()`` (names ``"layers.<i>.params.<j>"``) plus two small
 metadata entries (``"_meta.format"`` and ``"_meta.layers"``, the layer class names) to ``path``
@@ -16,9 +21,11 @@ import os
 import tempfile
 import zipfile
 
+from typing import List, Mapping
+
 import numpy as np
 
-__all__ = ["save", "load", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_params", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _META = "_meta."
@@ -87,3 +94,63 @@ def load(net, path, strict=True):
     except ValueError as exc:
         raise ValueError(f"fastdl.io.load: {path} does not fit the network: {exc}") from exc
     return net
+
+
+def _is_fastdl_layer(layer) -> bool:
+    """True for a ``fastdl.layers.Layer`` (it keeps its parameters behind ``_current_params``), False for a
+    lincoln-style layer (a plain ``params`` list)."""
+    return callable(getattr(layer, "_current_params", None))
+
+
+def _host_params(layer) -> List[np.ndarray]:
+    """A layer's host parameters for fastdl's own use: ``_current_params()`` of a fastdl layer (current
+    values, device copies kept valid), ``params`` of any other layer."""
+    return layer._current_params() if _is_fastdl_layer(layer) else layer.params
+
+
+def load_params(layer, state: Mapping[str, np.ndarray], strict: bool = True, prefix: str = "") -> None:
+    """``load_state_dict`` for any lincoln-style layer (``params`` list, ``first`` flag): check everything,
+    then copy in place. ``prefix`` (e.g. ``"layers.2."``) only decorates the names in error messages."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"load_state_dict: state must be a mapping of names to arrays, got {type(state).__name__}")
+    saved = (getattr(layer, "first", False), list(_host_params(layer)), list(getattr(layer, "operations", [])))
+    if getattr(layer, "first", False) and _is_fastdl_layer(layer) and state:
+        if "params.0" not in state:
+            raise ValueError(f"load_state_dict: {layer!r} is not set up and the state has no {prefix}params.0 "
+                             f"to set it up from (names: {sorted(prefix + k for k in state)})")
+        layer._setup_layer(layer._cast(layer._setup_input(state)))
+        layer.first = False
+    try:
+        _check_and_copy(layer, state, strict, prefix)
+    except Exception:
+        if _is_fastdl_layer(layer):  # undo a set-up done above
+            layer.first, layer.params, layer.operations = saved
+        raise
+
+
+def _check_and_copy(layer, state, strict, prefix):
+    params = _host_params(layer)
+    expected = [f"params.{i}" for i in range(len(params))]
+    missing = [prefix + k for k in expected if k not in state]
+    unexpected = [prefix + k for k in state if k not in expected]
+    if strict and (missing or unexpected):
+        raise ValueError(f"load_state_dict: names do not match {layer!r}: missing {missing}, unexpected "
+                         f"{unexpected} (pass strict=False to load the names that do match)")
+    values = []
+    for name, param in zip(expected, params):
+        if name not in state:
+            continue
+        value = state[name]
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"load_state_dict: {prefix}{name} must be a numpy array, got {type(value).__name__}")
+        if value.shape != param.shape:
+            raise ValueError(f"load_state_dict: {prefix}{name} has shape {value.shape} but {layer!r} has a "
+                             f"parameter of shape {param.shape} there")
+        if value.dtype != param.dtype:
+            raise ValueError(f"load_state_dict: {prefix}{name} has dtype {value.dtype} but {layer!r} has a "
+                             f"{param.dtype} parameter there (build the layer with dtype={value.dtype.name})")
+        values.append((param, value))
+    for param, value in values:
+        np.copyto(param, value)
+    if _is_fastdl_layer(layer):
+        layer._params_written()

@@ -8,10 +8,11 @@ the new values, because the operations hold the very same arrays.
 
 On the cuda backend a layer whose operations all run on device arrays (``DEVICE_OPS``: Dense and
 Conv2D with fastdl's activations, Flatten and Dropout) keeps device copies of its parameters and
-gradients and runs on them (``fastdl.device`` keeps the two sides in step). ``params`` and
-``param_grads`` still give the host arrays, brought up to date first, and in-place changes to them
-reach the device before the next forward. A layer's output is on the side its input came from (NumPy
-in, NumPy out; device array in, device array out), and so is ``backward``'s input gradient.
+gradients and runs on them (``fastdl.device.DeviceResident``, which ``Layer`` inherits, keeps the two
+sides in step). ``params`` and ``param_grads`` still give the host arrays, brought up to date first, and
+in-place changes to them reach the device before the next forward. A layer's output is on the side its
+input came from (NumPy in, NumPy out; device array in, device array out), and so is ``backward``'s
+input gradient.
 
 Parameters can be saved and restored with ``state_dict()`` / ``load_state_dict(state, strict=True)``
 (names ``"params.0"``, ``"params.1"``, …; see ``fastdl.io`` for files). Loading into a layer that has
@@ -27,12 +28,12 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
-from fastdl import device as dev
-from fastdl import kernels
+from fastdl import io, kernels
 from fastdl.activations import FUSABLE, Linear
 from fastdl.base import Operation, ParamOperation, as_caller_dtype, as_float, caller_dtype
 from fastdl.config import DEFAULT_DTYPE
 from fastdl.conv import Conv2D_Op
+from fastdl.device import DeviceResident
 from fastdl.dense import BiasAdd, WeightMultiply
 from fastdl.dropout import Dropout
 from fastdl.reshape import Flatten
@@ -45,7 +46,7 @@ _DROPOUT_STREAM = 0xD50  # mixes the layer seed into a separate stream for dropo
 DEVICE_OPS = frozenset(FUSABLE) | {WeightMultiply, Conv2D_Op, Flatten, Dropout}
 
 
-class Layer:
+class Layer(DeviceResident):
     """A stack of operations with lazy set-up.
 
     ``dtype``: inputs (and output gradients) are cast to it and the layer computes in it; ``None`` (the
@@ -55,12 +56,10 @@ class Layer:
     So a float32 layer inside float64 code (the book's own losses clip at ``1 - 1e-9``, which is 1.0
     in float32) sees float64 in and out, computed in float32. Subclasses implement ``_setup_layer``.
 
-    ``_device`` is None, or the layer's device copies (a ``fastdl.device.DeviceParams``) while
-    it runs on the cuda backend. The parameter lists live in ``_param_arrays`` / ``_grad_arrays``
-    behind the ``params`` / ``param_grads`` properties.
+    Device residency on the cuda backend (``params`` / ``param_grads`` as properties over host arrays and
+    device copies) comes from ``fastdl.device.DeviceResident``.
     """
 
-    _device = None
     _caller_dtype = None  # caller_dtype of the last input: what forward and backward hand back
 
     def __init__(self, neurons: int, dtype=None) -> None:
@@ -90,71 +89,13 @@ class Layer:
     def _cast(self, x):
         return x if self.dtype is None else as_float(x, self.dtype)
 
-    # -- parameters (host arrays; device copies on the cuda backend) --------------------------------
-    @property
-    def params(self) -> List[np.ndarray]:
-        """The parameters: host NumPy arrays in the book's order. When the layer keeps device copies,
-        the arrays are first brought up to date from them, and since the caller may now change them in
-        place they are uploaded again before the layer next uses its device copies."""
-        if self._device is None:
-            return self._param_arrays
-        return self._device.params.on_host(share=True)
-
-    @params.setter
-    def params(self, value: List[np.ndarray]) -> None:
-        self._release_device()
-        self._param_arrays = value
-
-    @property
-    def param_grads(self) -> List[np.ndarray]:
-        """The gradients of the last backward, host NumPy arrays in the order of ``params`` (downloaded
-        first when they were computed on the device)."""
-        if self._device is None:
-            return self._grad_arrays
-        return self._device.grads.on_host(share=True)
-
-    @param_grads.setter
-    def param_grads(self, value: List[np.ndarray]) -> None:
-        if self._device is None:
-            self._grad_arrays = value
-        else:
-            self._device.set_grads(value)
-
-    def _current_params(self) -> List[np.ndarray]:
-        """``params`` for fastdl's own reads and in-place writes (state dicts, deep copies): brought up to
-        date from the device, but not handed out (the device copies stay valid)."""
-        return self._param_arrays if self._device is None else self._device.params.on_host()
-
-    def _params_written(self) -> None:
-        """fastdl wrote ``_current_params()`` in place (``load_state_dict``): upload before the next use."""
-        if self._device is not None:
-            self._device.params.host_written()
-
-    def _release_device(self) -> None:
-        """Bring parameters and gradients up to date on the host and drop the device copies; the layer
-        then runs on its host arrays, as on the numpy and cpu backends."""
-        if self._device is None:
-            return
-        self._param_arrays = self._device.params.on_host()
-        self._grad_arrays = self._device.grads.on_host()
-        self._device = None
-        for op in self.operations:
-            if isinstance(op, ParamOperation):
-                op.device_param = None
-
     def _runs_on_device(self) -> bool:
         """True when every operation takes device arrays (``DEVICE_OPS``)."""
         return all(type(op) in DEVICE_OPS for op in self.operations)
 
-    def __getstate__(self):
-        """What ``copy.deepcopy`` and pickle copy: current host parameters and gradients, activations as
-        host copies, no device copies (a copy makes its own when it next runs on the cuda backend)."""
-        state = dev.host_state(self.__dict__)
-        if self._device is not None:
-            state["_param_arrays"] = self._device.params.on_host()
-            state["_grad_arrays"] = self._device.grads.on_host()
-            del state["_device"]
-        return state
+    def _param_operations(self) -> List[ParamOperation]:
+        """The operations that hold a parameter, in order."""
+        return [op for op in self.operations if isinstance(op, ParamOperation)]
 
     # -- forward / backward ----------------------------------------------------------------------
     def forward(self, input_: np.ndarray, inference: bool = False) -> np.ndarray:
@@ -169,12 +110,7 @@ class Layer:
         else:
             self._check_input(input_)
         self.input_ = input_
-        if dev.cuda_backend():
-            self.output = self._forward_cuda(input_, inference)
-        else:
-            if self._device is not None:  # it ran on the cuda backend before
-                self._release_device()
-            self.output = self._forward_ops(input_, inference)
+        self.output = self._run_forward(input_, inference)
         return as_caller_dtype(self.output, self._caller_dtype)
 
     def backward(self, output_grad: np.ndarray, need_input_grad: bool = True):
@@ -183,35 +119,11 @@ class Layer:
         not computed and None is returned."""
         assert_same_shape(self.output, output_grad)
         output_grad = self._cast(output_grad)
-        if self._device is not None or dev.is_device(output_grad):
-            input_grad = self._backward_cuda(output_grad, need_input_grad)
-        else:
-            input_grad = self._backward_ops(output_grad, need_input_grad)
+        input_grad = self._run_backward(output_grad, need_input_grad)
         if need_input_grad:
             assert_same_shape(self.input_, input_grad)
         self._param_grads()
         return as_caller_dtype(input_grad, self._caller_dtype)
-
-    def _forward_cuda(self, input_, inference):
-        """The forward on the cuda backend: on the device copies when every operation takes device
-        arrays, else on the host arrays. The result is on the side ``input_`` came from."""
-        if not self._runs_on_device():
-            self._release_device()
-            return dev.same_side(self._forward_ops(dev.to_host(input_), inference), input_)
-        if self._device is None:
-            self._device = dev.DeviceParams(self._param_arrays, self._grad_arrays)
-        device_of = {id(h): d for h, d in zip(self._param_arrays, self._device.params.on_device())}
-        for op in self.operations:
-            if isinstance(op, ParamOperation):
-                op.device_param = device_of.get(id(op.param))
-        return dev.same_side(self._forward_ops(dev.to_device(input_), inference), input_)
-
-    def _backward_cuda(self, output_grad, need_input_grad):
-        """The backward after ``_forward_cuda``, on the side that forward ran on; the result is on the
-        side ``output_grad`` came from."""
-        move = dev.to_host if self._device is None else dev.to_device
-        input_grad = self._backward_ops(move(output_grad), need_input_grad)
-        return None if input_grad is None else dev.same_side(input_grad, output_grad)
 
     def _check_input(self, input_: np.ndarray) -> None:
         """Check a batch against the set-up layer (no-op in the base class)."""
@@ -235,7 +147,7 @@ class Layer:
         their arrays. Names, shapes and dtypes must match (``strict=False`` skips missing and unexpected
         names, never bad shapes or dtypes); any mismatch raises ``ValueError`` and changes nothing.
         An un-set-up layer is first set up from the state's shapes."""
-        load_params(self, state, strict)
+        io.load_params(self, state, strict)
 
     def _forward_ops(self, x, inference):
         for operation in self.operations:
@@ -253,68 +165,14 @@ class Layer:
 
     def _param_grads(self) -> None:
         """Rebuild ``param_grads`` (a new list) from the parameterised operations, in order."""
-        self.param_grads = [op.param_grad for op in self.operations if isinstance(op, ParamOperation)]
+        self.param_grads = [op.param_grad for op in self._param_operations()]
 
     def _params(self) -> None:
         """Rebuild ``params`` from the parameterised operations, in order."""
-        self.params = [op.param for op in self.operations if isinstance(op, ParamOperation)]
+        self.params = [op.param for op in self._param_operations()]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(neurons={self.neurons})"
-
-
-def _host_params(layer) -> List[np.ndarray]:
-    """A layer's host parameters for fastdl's own use: ``_current_params()`` of a fastdl layer (current
-    values, device copies kept valid), ``params`` of any other layer."""
-    return layer._current_params() if isinstance(layer, Layer) else layer.params
-
-
-def load_params(layer, state: Mapping[str, np.ndarray], strict: bool = True, prefix: str = "") -> None:
-    """``load_state_dict`` for any lincoln-style layer (``params`` list, ``first`` flag): check everything,
-    then copy in place. ``prefix`` (e.g. ``"layers.2."``) only decorates the names in error messages."""
-    if not isinstance(state, Mapping):
-        raise TypeError(f"load_state_dict: state must be a mapping of names to arrays, got {type(state).__name__}")
-    saved = (getattr(layer, "first", False), list(_host_params(layer)), list(getattr(layer, "operations", [])))
-    if getattr(layer, "first", False) and isinstance(layer, Layer) and state:
-        if "params.0" not in state:
-            raise ValueError(f"load_state_dict: {layer!r} is not set up and the state has no {prefix}params.0 "
-                             f"to set it up from (names: {sorted(prefix + k for k in state)})")
-        layer._setup_layer(layer._cast(layer._setup_input(state)))
-        layer.first = False
-    try:
-        _check_and_copy(layer, state, strict, prefix)
-    except Exception:
-        if isinstance(layer, Layer):  # undo a set-up done above
-            layer.first, layer.params, layer.operations = saved
-        raise
-
-
-def _check_and_copy(layer, state, strict, prefix):
-    params = _host_params(layer)
-    expected = [f"params.{i}" for i in range(len(params))]
-    missing = [prefix + k for k in expected if k not in state]
-    unexpected = [prefix + k for k in state if k not in expected]
-    if strict and (missing or unexpected):
-        raise ValueError(f"load_state_dict: names do not match {layer!r}: missing {missing}, unexpected "
-                         f"{unexpected} (pass strict=False to load the names that do match)")
-    values = []
-    for name, param in zip(expected, params):
-        if name not in state:
-            continue
-        value = state[name]
-        if not isinstance(value, np.ndarray):
-            raise TypeError(f"load_state_dict: {prefix}{name} must be a numpy array, got {type(value).__name__}")
-        if value.shape != param.shape:
-            raise ValueError(f"load_state_dict: {prefix}{name} has shape {value.shape} but {layer!r} has a "
-                             f"parameter of shape {param.shape} there")
-        if value.dtype != param.dtype:
-            raise ValueError(f"load_state_dict: {prefix}{name} has dtype {value.dtype} but {layer!r} has a "
-                             f"{param.dtype} parameter there (build the layer with dtype={value.dtype.name})")
-        values.append((param, value))
-    for param, value in values:
-        np.copyto(param, value)
-    if isinstance(layer, Layer):
-        layer._params_written()
 
 
 def _init_scale(weight_init: str, fan_in: int, fan_out: int) -> float:

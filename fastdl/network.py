@@ -24,7 +24,8 @@ import numpy as np
 
 from fastdl import device as dev
 from fastdl.base import as_caller_dtype, caller_dtype
-from fastdl.layers import Layer, load_params
+from fastdl.io import load_params
+from fastdl.layers import Layer
 from fastdl.losses import DEVICE_LOSSES, Loss, MeanSquaredError
 
 

@@ -8,6 +8,8 @@ only through this package; none of them imports ``fastdl.cuda``. What they use:
   ``as_float``, ``host_state``;
 * mirrors (``mirrors.py``): ``DeviceParams``, a layer's device copies of its parameters and gradients,
   and ``optimizer_arrays``, what fastdl's optimizers update;
+* ``DeviceResident`` (``resident.py``): the part of fastdl's ``Layer`` that keeps those copies and runs
+  the layer on the side its input is on;
 * operations (``ops.py``): ``scale``, ``subtract``, ``copy``, ``sum_squares``, ``zeros`` and the update
   rules ``sgd``, ``sgd_momentum``, ``adagrad``, ``regularized_sgd`` on device arrays.
 
@@ -16,8 +18,9 @@ Importing it never imports numba: the cuda backend is imported when a device arr
 
 from fastdl.device import ops
 from fastdl.device.mirrors import DeviceParams, Mirror, optimizer_arrays
+from fastdl.device.resident import DeviceResident
 from fastdl.device.moves import (as_float, cuda_backend, download, host_state, is_device, same_side, to_device,
                                  to_host, upload)
 
 __all__ = ["cuda_backend", "is_device", "upload", "download", "to_device", "to_host", "same_side", "as_float",
-           "host_state", "Mirror", "DeviceParams", "optimizer_arrays", "ops"]
+           "host_state", "Mirror", "DeviceParams", "DeviceResident", "optimizer_arrays", "ops"]
