@@ -18,7 +18,7 @@ MAX_THREADS = 256
 
 def _core_or_none():
     try:
-        from fastdl import _core
+        import fastdl._core as _core
     except ImportError:
         return None
     return _core

@@ -235,7 +235,7 @@ def machine_info():
     except OSError:
         pass
     if fastdl.backend.cpu_available():
-        from fastdl import _core
+        import fastdl._core as _core
 
         info["gemm_kernel"] = _core.selected_gemm_kernel()
         info["vec_isa"] = _core.vec_isa()

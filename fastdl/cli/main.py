@@ -102,7 +102,7 @@ def _cmd_info(args) -> int:
 
     info = bench.machine_info()
     if fastdl.backend.cpu_available():
-        from fastdl import _core
+        import fastdl._core as _core
 
         info["cpu_features"] = {k: v for k, v in _core.cpu_features().items() if v}
         info["gemm_kernels_available"] = _core.gemm_kernels()

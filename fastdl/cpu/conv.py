@@ -5,7 +5,7 @@ Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Paddin
 (before, after) ints with the shared ``fastdl.contract.conv_geometry``.
 """
 
-from fastdl import _core
+import fastdl._core as _core
 from fastdl.contract.conv_geometry import conv_padding
 
 

@@ -4,7 +4,7 @@ Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every 
 ``SERVED_BY`` is what ``fastdl.show_config()`` prints for each.
 """
 
-from fastdl import _core
+import fastdl._core as _core
 from fastdl.contract import kernel_table
 from fastdl.cpu.conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
 from fastdl.cpu.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401

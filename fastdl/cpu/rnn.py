@@ -6,7 +6,7 @@ saved (``h_prev``: the state entering each step, for the LSTM ``xh`` = [x_t, h_{
 gates; LSTM ``c_seq``, GRU ``rh_seq``, RNN ``h_seq``).
 """
 
-from fastdl import _core
+import fastdl._core as _core
 
 
 def _cache(saved, **inputs):
