@@ -3,7 +3,7 @@
 import numpy as np
 
 import fastdl
-from fastdl import kernels
+from fastdl import device, kernels
 
 TOLERANCE = {np.dtype(np.float32): (2e-4, 2e-5), np.dtype(np.float64): (1e-10, 1e-12)}
 
@@ -25,14 +25,8 @@ def vec_isas(core):
 
 
 def to_host(a):
-    """A NumPy copy of a host or device array (anything else is returned unchanged)."""
-    if isinstance(a, np.ndarray) or not hasattr(a, "__cuda_array_interface__"):
-        return a
-    if hasattr(a, "copy_to_host"):
-        return a.copy_to_host()
-    if hasattr(a, "get"):
-        return a.get()
-    return a.cpu().numpy()
+    """A NumPy copy of a device array (Numba, CuPy, PyTorch); host arrays and anything else unchanged."""
+    return device.to_host(a)
 
 
 def assert_same(actual, expected, dtype, what, scale=1.0):
