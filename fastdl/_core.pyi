@@ -1,4 +1,4 @@
-"""Type stub for the C++ extension fastdl._core (src/cpp/bindings.cpp).
+"""Type stub for the C++ extension fastdl._core (src/cpp/bind/).
 
 Every array argument must be C-contiguous and of one float dtype (float32 or float64); nothing is
 converted or copied silently (a wrong dtype or layout raises TypeError). Shape errors raise ValueError.

@@ -1,58 +1,38 @@
-// activations.cpp — the Python binding of the elementwise activations (ops/activations.hpp).
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// activations.cpp — bind_activations(): activation_forward and activation_backward, the elementwise kernels of
+// ops/activations.hpp on arrays of any shape (treated as flat).
 #include <string>
-#include <vector>
 
-#include "bind/families.hpp"
+#include "bind/array_checks.hpp"
+#include "bind/bind_families.hpp"
+#include "core/activation_scalar.hpp"
 #include "ops/activations.hpp"
 
-namespace py = pybind11;
-
-namespace fastdl {
-
+namespace fastdl::bind {
 namespace {
-
-template <typename T>
-using Array = py::array_t<T, py::array::c_style>;
-
-template <typename T>
-Array<T> empty_like(const Array<T>& a) {
-    return Array<T>(std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim()));
-}
 
 // x is any shape -> y, same shape and dtype
 template <typename T>
-Array<T> activation_forward(const Array<T>& x, const std::string& name) {
+carray<T> activation_forward(const carray<T>& x, const std::string& name) {
     const Activation act = parse_activation(name);
-    Array<T> y = empty_like(x);
+    carray<T> y = empty_like<T>(x);
     const T* xp = x.data();
     T* yp = y.mutable_data();
     const index_t n = x.size();
-    {
-        py::gil_scoped_release release;
-        activation_forward_kernel<T>(act, xp, yp, n);
-    }
+    without_gil([&] { activation_forward_kernel<T>(act, xp, yp, n); });
     return y;
 }
 
 // y, grad_y are the same shape -> grad_x, that shape
 template <typename T>
-Array<T> activation_backward(const Array<T>& y, const Array<T>& grad_y, const std::string& name) {
+carray<T> activation_backward(const carray<T>& y, const carray<T>& grad_y, const std::string& name) {
     const Activation act = parse_activation(name);
-    bool same = y.ndim() == grad_y.ndim();
-    for (py::ssize_t d = 0; same && d < y.ndim(); ++d) same = y.shape(d) == grad_y.shape(d);
-    require(same, "activation_backward: grad_y must have the shape of y");
-    Array<T> gx = empty_like(y);
+    require(same_shape(y, grad_y), "activation_backward: grad_y must have the shape of y");
+    carray<T> gx = empty_like<T>(y);
     const T* yp = y.data();
     const T* gp = grad_y.data();
     T* out = gx.mutable_data();
     const index_t n = y.size();
-    {
-        py::gil_scoped_release release;
-        activation_backward_kernel<T>(act, yp, gp, out, n);
-    }
+    without_gil([&] { activation_backward_kernel<T>(act, yp, gp, out, n); });
     return gx;
 }
 
@@ -83,4 +63,4 @@ void bind_activations(py::module_& m) {
           py::arg("grad_y").noconvert(), py::arg("name"));
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

@@ -1,39 +1,27 @@
-// conv.cpp — Python bindings of conv2d / conv2d_backward (fastdl::bind_conv): check shapes,
-// release the GIL, call the kernels of conv.cpp. Arrays must be C-contiguous and of one float dtype;
-// `.noconvert()` rules out silent copies and casts. Shape errors raise ValueError.
-
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// conv.cpp — bind_conv(): conv2d / conv2d_backward and the choice of algorithm for 3x3 stride-1 convolutions.
+// Check shapes, release the GIL, call the kernels of ops/conv.hpp. Arrays must be C-contiguous and of one float
+// dtype; `.noconvert()` rules out silent copies and casts. Shape errors raise ValueError.
 #include <string>
+#include <vector>
 
+#include "bind/array_checks.hpp"
+#include "bind/bind_families.hpp"
+#include "core/activation_scalar.hpp"
 #include "ops/conv.hpp"
 #include "ops/winograd.hpp"
 
-namespace py = pybind11;
-
-namespace fastdl {
-
+namespace fastdl::bind {
 namespace {
-
-template <typename T>
-using carray = py::array_t<T, py::array::c_style>;
-
-std::string shape_of(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
 
 // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> the checked geometry
 ConvShape checked_shape(const char* op, const py::array& x, const py::array& w, index_t stride, index_t pad_before,
                         index_t pad_after) {
     const std::string name(op);
-    require(x.ndim() == 4, name + ": x must be 4-D (B, C_in, H, W), got shape " + shape_of(x));
-    require(w.ndim() == 4, name + ": w must be 4-D (C_in, C_out, K, K), got shape " + shape_of(w));
+    require(x.ndim() == 4, name + ": x must be 4-D (B, C_in, H, W), got shape " + shape_str(x));
+    require(w.ndim() == 4, name + ": w must be 4-D (C_in, C_out, K, K), got shape " + shape_str(w));
     require(w.shape(0) == x.shape(1), name + ": w must be (C_in, C_out, K, K) with C_in = x.shape[1] = " +
-                                          std::to_string(x.shape(1)) + ", got " + shape_of(w));
-    require(w.shape(2) == w.shape(3), name + ": the kernel must be square (K, K), got w " + shape_of(w));
+                                          std::to_string(x.shape(1)) + ", got " + shape_str(w));
+    require(w.shape(2) == w.shape(3), name + ": the kernel must be square (K, K), got w " + shape_str(w));
     return make_conv_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(1), w.shape(2), stride,
                            pad_before, pad_after, pad_before, pad_after);
 }
@@ -48,10 +36,7 @@ carray<T> conv2d_py(const carray<T>& x, const carray<T>& w, index_t stride, inde
     const T* px = x.data();
     const T* pw = w.data();
     T* py_ = y.mutable_data();
-    {
-        py::gil_scoped_release release;
-        conv2d_forward<T>(s, px, pw, py_, act);
-    }
+    without_gil([&] { conv2d_forward<T>(s, px, pw, py_, act); });
     return y;
 }
 
@@ -64,15 +49,12 @@ py::tuple conv2d_backward_py(const carray<T>& x, const carray<T>& w, const carra
     const bool ok = grad_y.ndim() == 4 && grad_y.shape(0) == s.B && grad_y.shape(1) == s.C_out &&
                     grad_y.shape(2) == s.H_out && grad_y.shape(3) == s.W_out;
     require(ok, "conv2d_backward: grad_y must be (" + std::to_string(s.B) + ", " + std::to_string(s.C_out) + ", " +
-                    std::to_string(s.H_out) + ", " + std::to_string(s.W_out) + "), got " + shape_of(grad_y));
+                    std::to_string(s.H_out) + ", " + std::to_string(s.W_out) + "), got " + shape_str(grad_y));
     carray<T> grad_x(need_grad_x ? std::vector<py::ssize_t>{s.B, s.C_in, s.H, s.W} : std::vector<py::ssize_t>{0});
     carray<T> grad_w({s.C_in, s.C_out, s.K, s.K});
     const T *px = x.data(), *pw = w.data(), *pg = grad_y.data();
     T *gx = need_grad_x ? grad_x.mutable_data() : nullptr, *gw = grad_w.mutable_data();
-    {
-        py::gil_scoped_release release;
-        conv2d_backward<T>(s, px, pw, pg, gx, gw);
-    }
+    without_gil([&] { conv2d_backward<T>(s, px, pw, pg, gx, gw); });
     if (!need_grad_x) return py::make_tuple(py::none(), grad_w);
     return py::make_tuple(grad_x, grad_w);
 }
@@ -110,4 +92,4 @@ void bind_conv(py::module_& m) {
           "The algorithm force_conv_algorithm set: 'auto' by default.");
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

@@ -1,64 +1,40 @@
-// dropout.cpp — the Python binding of dropout (ops/dropout.hpp): the keep mask comes back as a bool array.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
+// dropout.cpp — bind_dropout(): dropout_forward and dropout_backward, the kernels of ops/dropout.hpp on arrays
+// of any shape (treated as flat).
+#include <cstdint>
 
-#include <string>
-#include <vector>
-
-#include "bind/families.hpp"
+#include "bind/array_checks.hpp"
+#include "bind/bind_families.hpp"
 #include "ops/dropout.hpp"
 
-namespace py = pybind11;
-
-namespace fastdl {
-
+namespace fastdl::bind {
 namespace {
 
-template <typename T>
-using Array = py::array_t<T, py::array::c_style>;
-using Mask = py::array_t<bool, py::array::c_style>;
-
-std::vector<py::ssize_t> shape_of(const py::array& a) {
-    return std::vector<py::ssize_t>(a.shape(), a.shape() + a.ndim());
-}
-
-bool same_shape(const py::array& a, const py::array& b) {
-    if (a.ndim() != b.ndim()) return false;
-    for (py::ssize_t d = 0; d < a.ndim(); ++d)
-        if (a.shape(d) != b.shape(d)) return false;
-    return true;
-}
+using Mask = carray<bool>;
 
 // x is any shape -> (y like x, mask bool like x)
 template <typename T>
-py::tuple dropout_forward(const Array<T>& x, std::uint64_t key, std::uint32_t threshold) {
+py::tuple dropout_forward(const carray<T>& x, std::uint64_t key, std::uint32_t threshold) {
     require(threshold <= (1u << 24), "dropout_forward: threshold must be in [0, 2**24]");
-    Array<T> y(shape_of(x));
-    Mask mask(shape_of(x));
+    carray<T> y = empty_like<T>(x);
+    Mask mask = empty_like<bool>(x);
     const T* xp = x.data();
     T* yp = y.mutable_data();
     auto* mp = reinterpret_cast<std::uint8_t*>(mask.mutable_data());
     const index_t n = x.size();
-    {
-        py::gil_scoped_release release;
-        dropout_forward_kernel<T>(xp, yp, mp, n, key, threshold);
-    }
+    without_gil([&] { dropout_forward_kernel<T>(xp, yp, mp, n, key, threshold); });
     return py::make_tuple(y, mask);
 }
 
 // grad_y is any shape, mask bool of that shape -> grad_x like grad_y
 template <typename T>
-Array<T> dropout_backward(const Array<T>& grad_y, const Mask& mask) {
+carray<T> dropout_backward(const carray<T>& grad_y, const Mask& mask) {
     require(same_shape(grad_y, mask), "dropout_backward: mask must have the shape of grad_y");
-    Array<T> gx(shape_of(grad_y));
+    carray<T> gx = empty_like<T>(grad_y);
     const T* gp = grad_y.data();
     const auto* mp = reinterpret_cast<const std::uint8_t*>(mask.data());
     T* out = gx.mutable_data();
     const index_t n = grad_y.size();
-    {
-        py::gil_scoped_release release;
-        dropout_backward_kernel<T>(gp, mp, out, n);
-    }
+    without_gil([&] { dropout_backward_kernel<T>(gp, mp, out, n); });
     return gx;
 }
 
@@ -91,4 +67,4 @@ void bind_dropout(py::module_& m) {
           py::arg("mask").noconvert());
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

@@ -1,67 +1,19 @@
-// linear.cpp — the Python bindings of matmul, linear and linear_backward (ops/linear.hpp, gemm/gemm.hpp): check
-// buffers and shapes, release the GIL, call the kernels. Arrays arrive C-contiguous and of one float dtype
-// (fastdl.kernels sees to it); `.noconvert()` makes sure no silent copy or cast ever happens here. Shape
-// errors raise ValueError, never crash.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
+// linear.cpp — bind_linear(): linear (GEMM with the bias and activation fused into its epilogue) and
+// linear_backward, the kernels of ops/linear.hpp.
 #include <pybind11/stl.h>
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "bind/families.hpp"
-#include "gemm/gemm.hpp"
+#include "bind/array_checks.hpp"
+#include "bind/bind_families.hpp"
+#include "core/activation_scalar.hpp"
 #include "ops/linear.hpp"
 
-namespace py = pybind11;
-
-namespace fastdl {
+namespace fastdl::bind {
 namespace {
 
-template <typename T>
-using carray = py::array_t<T, py::array::c_style>;
-
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) s += (d ? ", " : "") + std::to_string(a.shape(d));
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-void require_ndim(const char* op, const char* name, const py::array& a, py::ssize_t ndim) {
-    require(a.ndim() == ndim, std::string(op) + ": " + name + " must be " + std::to_string(ndim) + "-D, got shape " +
-                                  shape_str(a));
-}
-
-// ---------------------------------------------------------------------------------------------
-// matmul
-// ---------------------------------------------------------------------------------------------
-template <typename T>
-carray<T> matmul(const carray<T>& a, const carray<T>& b, bool trans_a, bool trans_b) {
-    // a is (M, K) or (K, M) when trans_a; b is (K, N) or (N, K) when trans_b -> c (M, N)
-    require_ndim("matmul", "a", a, 2);
-    require_ndim("matmul", "b", b, 2);
-    const index_t M = trans_a ? a.shape(1) : a.shape(0);
-    const index_t K = trans_a ? a.shape(0) : a.shape(1);
-    const index_t Kb = trans_b ? b.shape(1) : b.shape(0);
-    const index_t N = trans_b ? b.shape(0) : b.shape(1);
-    require(K == Kb, "matmul: inner dimensions differ: op(a) is (" + std::to_string(M) + ", " + std::to_string(K) +
-                         "), op(b) is (" + std::to_string(Kb) + ", " + std::to_string(N) + ")");
-    carray<T> c({M, N});
-    const T* pa = a.data();
-    const T* pb = b.data();
-    T* pc = c.mutable_data();
-    const index_t lda = a.shape(1), ldb = b.shape(1);
-    {
-        py::gil_scoped_release release;
-        gemm<T>(M, N, K, pa, lda, trans_a, pb, ldb, trans_b, pc, N);
-    }
-    return c;
-}
-
-// ---------------------------------------------------------------------------------------------
-// linear / linear_backward
-// ---------------------------------------------------------------------------------------------
 template <typename T>
 carray<T> linear(const carray<T>& x, const carray<T>& w, const std::optional<carray<T>>& b,
                  const std::string& activation) {
@@ -82,10 +34,7 @@ carray<T> linear(const carray<T>& x, const carray<T>& w, const std::optional<car
     const T* px = x.data();
     const T* pw = w.data();
     T* py_ = y.mutable_data();
-    {
-        py::gil_scoped_release release;
-        linear_forward<T>(px, pw, pb, py_, n, in, out, act);
-    }
+    without_gil([&] { linear_forward<T>(px, pw, pb, py_, n, in, out, act); });
     return y;
 }
 
@@ -112,22 +61,14 @@ py::tuple linear_backward(const carray<T>& x, const carray<T>& w, const carray<T
     carray<T> grad_b({out});
     const T *px = x.data(), *pw = w.data(), *pyv = y.data(), *pg = grad_y.data();
     T *gx = need_grad_x ? grad_x.mutable_data() : nullptr, *gw = grad_w.mutable_data(), *gb = grad_b.mutable_data();
-    {
-        py::gil_scoped_release release;
-        linear_backward<T>(px, pw, pyv, pg, gx, gw, gb, n, in, out, act);
-    }
+    without_gil([&] { fastdl::linear_backward<T>(px, pw, pyv, pg, gx, gw, gb, n, in, out, act); });
     if (!need_grad_x) return py::make_tuple(py::none(), grad_w, grad_b);
     return py::make_tuple(grad_x, grad_w, grad_b);
 }
 
 template <typename T>
-void bind_dtype(py::module_& m, const char* dtype) {
+void bind_linear_dtype(py::module_& m, const char* dtype) {
     const std::string suffix = std::string(" (") + dtype + " overload)";
-    m.def("matmul", &matmul<T>, py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("trans_a") = false,
-          py::arg("trans_b") = false,
-          ("op(a) @ op(b) where op transposes when its flag is set. a is (M, K) or (K, M) when trans_a; b is "
-           "(K, N) or (N, K) when trans_b; returns a new (M, N) array. Arrays must be C-contiguous and of one "
-           "dtype" + suffix + ".").c_str());
     m.def("linear", &linear<T>, py::arg("x").noconvert(), py::arg("w").noconvert(), py::arg("b").noconvert().none(true),
           py::arg("activation") = "linear",
           ("act(x @ w + b) with bias and activation fused into the GEMM epilogue. x is (N, in), w is (in, out), "
@@ -144,8 +85,8 @@ void bind_dtype(py::module_& m, const char* dtype) {
 }  // namespace
 
 void bind_linear(py::module_& m) {
-    bind_dtype<float>(m, "float32");
-    bind_dtype<double>(m, "float64");
+    bind_linear_dtype<float>(m, "float32");
+    bind_linear_dtype<double>(m, "float64");
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

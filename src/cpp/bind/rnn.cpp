@@ -1,47 +1,30 @@
-// rnn.cpp — bind_rnn(): the Python entry points of rnn.hpp. Check shapes (ValueError), allocate the
+// rnn.cpp — bind_rnn(): the Python entry points of ops/rnn.hpp. Check shapes (ValueError), allocate the
 // results, release the GIL around the compute. Arrays must be C-contiguous and of one dtype (`.noconvert()`:
 // no silent copy or cast); the float32 and float64 overloads share one template.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "ops/rnn.hpp"
+#include "bind/array_checks.hpp"
+#include "bind/bind_families.hpp"
 #include "core/block_cache.hpp"
+#include "ops/rnn.hpp"
 
-namespace py = pybind11;
-
-namespace fastdl {
+namespace fastdl::bind {
 namespace {
 
-template <typename T>
-using carray = py::array_t<T, py::array::c_style>;
-
-// An uninitialised C-contiguous array whose memory comes from the block cache (block_cache.hpp) and goes
+// An uninitialised C-contiguous array whose memory comes from the block cache (core/block_cache.hpp) and goes
 // back to it when the array is freed, so that repeated calls reuse the same pages.
 template <typename T>
 carray<T> output(const std::vector<index_t>& shape) {
     index_t count = 1;
     for (index_t d : shape) count *= d;
-    void* block = rnn_detail::acquire_block(static_cast<size_t>(std::max<index_t>(count, 1)) * sizeof(T));
-    py::capsule owner(block, [](void* p) { rnn_detail::release_block(p); });
+    void* block = acquire_block(static_cast<size_t>(std::max<index_t>(count, 1)) * sizeof(T));
+    py::capsule owner(block, [](void* p) { release_block(p); });
     return carray<T>(shape, static_cast<T*>(block), owner);
-}
-
-std::string shape_str(const std::vector<index_t>& shape) {
-    std::string s = "(";
-    for (size_t d = 0; d < shape.size(); ++d) s += (d ? ", " : "") + std::to_string(shape[d]);
-    return s + (shape.size() == 1 ? ",)" : ")");
-}
-
-std::vector<index_t> shape_of(const py::array& a) { return std::vector<index_t>(a.shape(), a.shape() + a.ndim()); }
-
-void require_shape(const char* op, const char* name, const py::array& a, const std::vector<index_t>& want) {
-    require(shape_of(a) == want, std::string(op) + ": " + name + " must have shape " + shape_str(want) + ", got " +
-                                     shape_str(shape_of(a)));
 }
 
 // The sizes of a call from x (B, T, F) and h0 (B, H); w must be (F + H, G*H) and b (G*H,) (b may be null).
@@ -88,10 +71,7 @@ py::tuple lstm_forward(const carray<T>& x, const carray<T>& h0, const carray<T>&
     const T *px = x.data(), *ph = h0.data(), *pc = c0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *cl = c_last.mutable_data();
     T *pxh = xh.mutable_data(), *cs = c_seq.mutable_data(), *gs = gates.mutable_data();
-    {
-        py::gil_scoped_release release;
-        lstm_forward_kernel<T>(s, px, ph, pc, pw, pb, hs, cl, pxh, cs, gs);
-    }
+    without_gil([&] { lstm_forward_kernel<T>(s, px, ph, pc, pw, pb, hs, cl, pxh, cs, gs); });
     py::dict saved;
     saved["xh"] = xh;
     saved["c_seq"] = c_seq;
@@ -122,10 +102,7 @@ py::tuple lstm_backward(const carray<T>& grad_h_seq, const std::optional<carray<
     const T *pxh = xh.data(), *pcs = c_seq.data(), *pgs = gates.data();
     T *o1 = gx.mutable_data(), *o2 = gh.mutable_data(), *o3 = gc.mutable_data(), *o4 = gw.mutable_data(),
       *o5 = gb.mutable_data();
-    {
-        py::gil_scoped_release release;
-        lstm_backward_kernel<T>(s, pg, pgc, pc0, pw, pxh, pcs, pgs, o1, o2, o3, o4, o5);
-    }
+    without_gil([&] { lstm_backward_kernel<T>(s, pg, pgc, pc0, pw, pxh, pcs, pgs, o1, o2, o3, o4, o5); });
     return py::make_tuple(gx, gh, gc, gw, gb);
 }
 
@@ -142,10 +119,7 @@ py::tuple gru_forward(const carray<T>& x, const carray<T>& h0, const carray<T>& 
     carray<T> gates = output<T>({s.B, s.T, 3 * s.H});
     const T *px = x.data(), *ph = h0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *hp = h_prev.mutable_data(), *rh = rh_seq.mutable_data(), *gs = gates.mutable_data();
-    {
-        py::gil_scoped_release release;
-        gru_forward_kernel<T>(s, px, ph, pw, pb, hs, hp, rh, gs);
-    }
+    without_gil([&] { gru_forward_kernel<T>(s, px, ph, pw, pb, hs, hp, rh, gs); });
     py::dict saved;
     saved["h_prev"] = h_prev;
     saved["rh_seq"] = rh_seq;
@@ -170,10 +144,7 @@ py::tuple gru_backward(const carray<T>& grad_h_seq, const py::dict& saved, const
     const T *pg = grad_h_seq.data(), *px = x.data(), *pw = w.data();
     const T *php = h_prev.data(), *prh = rh_seq.data(), *pgs = gates.data();
     T *o1 = gx.mutable_data(), *o2 = gh.mutable_data(), *o3 = gw.mutable_data(), *o4 = gb.mutable_data();
-    {
-        py::gil_scoped_release release;
-        gru_backward_kernel<T>(s, pg, px, pw, php, prh, pgs, o1, o2, o3, o4);
-    }
+    without_gil([&] { gru_backward_kernel<T>(s, pg, px, pw, php, prh, pgs, o1, o2, o3, o4); });
     return py::make_tuple(gx, gh, gw, gb);
 }
 
@@ -188,10 +159,7 @@ py::tuple rnn_forward(const carray<T>& x, const carray<T>& h0, const carray<T>& 
     carray<T> h_prev = output<T>({s.B, s.T, s.H});
     const T *px = x.data(), *ph = h0.data(), *pw = w.data(), *pb = b.data();
     T *hs = h_seq.mutable_data(), *hp = h_prev.mutable_data();
-    {
-        py::gil_scoped_release release;
-        rnn_forward_kernel<T>(s, px, ph, pw, pb, hs, hp);
-    }
+    without_gil([&] { rnn_forward_kernel<T>(s, px, ph, pw, pb, hs, hp); });
     py::dict saved;
     saved["h_prev"] = h_prev;
     saved["h_seq"] = carray<T>(h_seq.request());  // a private copy: the caller may modify the returned h_seq
@@ -213,10 +181,7 @@ py::tuple rnn_backward(const carray<T>& grad_h_seq, const py::dict& saved, const
     carray<T> gb = output<T>({s.H});
     const T *pg = grad_h_seq.data(), *px = x.data(), *pw = w.data(), *php = h_prev.data(), *phs = h_seq.data();
     T *o1 = gx.mutable_data(), *o2 = gh.mutable_data(), *o3 = gw.mutable_data(), *o4 = gb.mutable_data();
-    {
-        py::gil_scoped_release release;
-        rnn_backward_kernel<T>(s, pg, px, pw, php, phs, o1, o2, o3, o4);
-    }
+    without_gil([&] { rnn_backward_kernel<T>(s, pg, px, pw, php, phs, o1, o2, o3, o4); });
     return py::make_tuple(gx, gh, gw, gb);
 }
 
@@ -226,7 +191,7 @@ const char* const kLayout =
     "private arrays: the state entering each step (LSTM: with that step's input), plus the gate activations).";
 
 template <typename T>
-void bind_dtype(py::module_& m) {
+void bind_rnn_dtype(py::module_& m) {
     const std::string layout = kLayout;
     m.def("lstm_forward", &lstm_forward<T>, py::arg("x").noconvert(), py::arg("h0").noconvert(),
           py::arg("c0").noconvert(), py::arg("w").noconvert(), py::arg("b").noconvert(),
@@ -256,8 +221,8 @@ void bind_dtype(py::module_& m) {
 }  // namespace
 
 void bind_rnn(py::module_& m) {
-    bind_dtype<float>(m);
-    bind_dtype<double>(m);
+    bind_rnn_dtype<float>(m);
+    bind_rnn_dtype<double>(m);
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

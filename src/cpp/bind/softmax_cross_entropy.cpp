@@ -1,33 +1,27 @@
-// softmax_cross_entropy.cpp — the Python binding of the fused softmax cross-entropy
-// (ops/softmax_cross_entropy.hpp) and of the vector-ISA choice it shares with the elementwise kernels.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
+// softmax_cross_entropy.cpp — bind_softmax_cross_entropy(): the fused softmax cross-entropy of
+// ops/softmax_cross_entropy.hpp, with one-hot (or probability) targets or int64 labels.
+#include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "bind/families.hpp"
-#include "core/vec_math.hpp"
+#include "bind/array_checks.hpp"
+#include "bind/bind_families.hpp"
 #include "ops/softmax_cross_entropy.hpp"
 
-namespace py = pybind11;
-
-namespace fastdl {
-
+namespace fastdl::bind {
 namespace {
-
-template <typename T>
-using Array = py::array_t<T, py::array::c_style>;
 
 // Shared by both target forms: checks, output allocation, the GIL-free call.
 template <typename T>
-py::tuple run_softmax_cross_entropy(const Array<T>& logits, const T* target, const std::int64_t* labels, double eps,
-                           bool book_loss, double loss_scale, double grad_scale) {
+py::tuple run_softmax_cross_entropy(const carray<T>& logits, const T* target, const std::int64_t* labels, double eps,
+                                    bool book_loss, double loss_scale, double grad_scale) {
     const index_t B = logits.shape(0), C = logits.shape(1);
-    if (book_loss) require(eps > 0.0 && eps < 0.5, "softmax_cross_entropy: eps must be in (0, 0.5), got " + std::to_string(eps));
-    Array<T> grad({B, C});
+    if (book_loss)
+        require(eps > 0.0 && eps < 0.5, "softmax_cross_entropy: eps must be in (0, 0.5), got " + std::to_string(eps));
+    carray<T> grad({B, C});
     std::vector<double> row_loss(static_cast<size_t>(B));
-    XentArgs<T> a;
+    CrossEntropyArgs<T> a;
     a.logits = logits.data();
     a.target = target;
     a.labels = labels;
@@ -41,24 +35,21 @@ py::tuple run_softmax_cross_entropy(const Array<T>& logits, const T* target, con
     a.hi = static_cast<T>(1.0 - eps);
     a.lo64 = eps;
     a.hi64 = 1.0 - eps;
-    double total = 0.0;
-    {
-        py::gil_scoped_release release;
-        if (B > 0) total = softmax_cross_entropy_kernel(a);
-    }
+    const double total = without_gil([&] { return B > 0 ? softmax_cross_entropy_kernel(a) : 0.0; });
     return py::make_tuple(total * loss_scale, grad);
 }
 
 template <typename T>
-void require_logits(const Array<T>& logits) {
-    require(logits.ndim() == 2, "softmax_cross_entropy: logits must be 2-D (B, C), got " + std::to_string(logits.ndim()) + "-D");
+void require_logits(const carray<T>& logits) {
+    require(logits.ndim() == 2,
+            "softmax_cross_entropy: logits must be 2-D (B, C), got " + std::to_string(logits.ndim()) + "-D");
     require(logits.shape(1) >= 1, "softmax_cross_entropy: logits must have at least one class (C >= 1)");
 }
 
 // logits is (B, C), target is (B, C) one-hot (or probabilities)
 template <typename T>
-py::tuple softmax_cross_entropy_onehot(const Array<T>& logits, const Array<T>& target, double eps, bool book_loss,
-                             double loss_scale, double grad_scale) {
+py::tuple softmax_cross_entropy_dense(const carray<T>& logits, const carray<T>& target, double eps, bool book_loss,
+                                      double loss_scale, double grad_scale) {
     require_logits(logits);
     require(target.ndim() == 2 && target.shape(0) == logits.shape(0) && target.shape(1) == logits.shape(1),
             "softmax_cross_entropy: a float target must have the logits' shape (B, C)");
@@ -67,8 +58,8 @@ py::tuple softmax_cross_entropy_onehot(const Array<T>& logits, const Array<T>& t
 
 // logits is (B, C), labels is (B,) int64 in [0, C)
 template <typename T>
-py::tuple softmax_cross_entropy_labels(const Array<T>& logits, const Array<std::int64_t>& labels, double eps,
-                              bool book_loss, double loss_scale, double grad_scale) {
+py::tuple softmax_cross_entropy_labels(const carray<T>& logits, const carray<std::int64_t>& labels, double eps,
+                                       bool book_loss, double loss_scale, double grad_scale) {
     require_logits(logits);
     require(labels.ndim() == 1 && labels.shape(0) == logits.shape(0),
             "softmax_cross_entropy: labels must be 1-D with one label per row (B,)");
@@ -96,10 +87,10 @@ accumulated in float64. Rows are split across threads; the result does not depen
 }  // namespace
 
 void bind_softmax_cross_entropy(py::module_& m) {
-    m.def("softmax_cross_entropy", &softmax_cross_entropy_onehot<float>, kSoftmaxDoc, py::arg("logits").noconvert(),
+    m.def("softmax_cross_entropy", &softmax_cross_entropy_dense<float>, kSoftmaxDoc, py::arg("logits").noconvert(),
           py::arg("target").noconvert(), py::arg("eps"), py::arg("book_loss"), py::arg("loss_scale"),
           py::arg("grad_scale"));
-    m.def("softmax_cross_entropy", &softmax_cross_entropy_onehot<double>, kSoftmaxDoc, py::arg("logits").noconvert(),
+    m.def("softmax_cross_entropy", &softmax_cross_entropy_dense<double>, kSoftmaxDoc, py::arg("logits").noconvert(),
           py::arg("target").noconvert(), py::arg("eps"), py::arg("book_loss"), py::arg("loss_scale"),
           py::arg("grad_scale"));
     m.def("softmax_cross_entropy", &softmax_cross_entropy_labels<float>, kSoftmaxDoc, py::arg("logits").noconvert(),
@@ -108,12 +99,6 @@ void bind_softmax_cross_entropy(py::module_& m) {
     m.def("softmax_cross_entropy", &softmax_cross_entropy_labels<double>, kSoftmaxDoc, py::arg("logits").noconvert(),
           py::arg("target").noconvert(), py::arg("eps"), py::arg("book_loss"), py::arg("loss_scale"),
           py::arg("grad_scale"));
-    m.def("vec_isa", [] { return std::string(vec_isa_name(active_vec_isa())); },
-          "vec_isa() -> str: the SIMD path the softmax and activation kernels take now: 'avx512', 'avx2' or "
-          "'scalar'.");
-    m.def("force_vec_isa", &force_vec_isa, py::arg("name"),
-          "force_vec_isa(name): make the softmax and activation kernels take the 'scalar', 'avx2' or 'avx512' "
-          "path (ValueError if this CPU cannot run it); 'auto' restores the best one. For tests.");
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

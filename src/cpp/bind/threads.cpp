@@ -1,12 +1,10 @@
-// threads.cpp — the thread count and the pool's test hooks for Python, and a plain C entry point pair
+// threads.cpp — bind_threads(): the thread count and the pool's test hooks for Python, and a plain C entry point pair
 // (fastdl_get_num_threads / fastdl_set_num_threads) through which threadpoolctl's controller for fastdl
 // (fastdl/cpu/threadpoolctl_controller.py) finds and sets the pool, as it does for OpenBLAS or OpenMP.
 #include <pybind11/pybind11.h>
 
+#include "bind/bind_families.hpp"
 #include "core/thread_pool.hpp"
-#include "bind/families.hpp"
-
-namespace py = pybind11;
 
 extern "C" {
 __attribute__((visibility("default"))) int fastdl_get_num_threads() { return fastdl::get_num_threads(); }
@@ -16,7 +14,9 @@ __attribute__((visibility("default"))) void fastdl_set_num_threads(int n) {
 }
 }
 
-namespace fastdl {
+namespace fastdl::bind {
+
+namespace py = pybind11;
 
 void bind_threads(py::module_& m) {
     m.def("set_num_threads", &set_num_threads, py::arg("n"),
@@ -32,4 +32,4 @@ void bind_threads(py::module_& m) {
     m.def("_get_spin_us", &get_spin_us, "The longest an idle pool worker spins before it sleeps, in microseconds.");
 }
 
-}  // namespace fastdl
+}  // namespace fastdl::bind

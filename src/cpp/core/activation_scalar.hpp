@@ -1,4 +1,4 @@
-// activation_scalar.hpp — the four activations of the Dense layer, as scalar functions, and their
+// activation_scalar.hpp — the four activations (the Activation enum), as scalar functions, and their
 // derivatives expressed through the activation OUTPUT y (as the backward kernels need them).
 #pragma once
 

@@ -14,7 +14,7 @@
 #include <new>
 #include <vector>
 
-namespace fastdl::rnn_detail {
+namespace fastdl {
 
 namespace {
 
@@ -96,4 +96,4 @@ void release_block(void* block) {
     for (char* h : evicted) free_header(h);
 }
 
-}  // namespace fastdl::rnn_detail
+}  // namespace fastdl

@@ -1,4 +1,4 @@
-// block_cache.hpp — a process-wide cache of large, 64-byte aligned memory blocks for the sequence kernels.
+// block_cache.hpp — a process-wide cache of large, 64-byte aligned memory blocks, reused from call to call.
 //
 // Every call of an RNN / LSTM / GRU kernel needs several large arrays (the saved activations, the (B, T, G*H)
 // gate gradients, the outputs). Taken from malloc, each is usually fresh memory from the OS, and first touching
@@ -11,7 +11,7 @@
 
 #include "core/common.hpp"
 
-namespace fastdl::rnn_detail {
+namespace fastdl {
 
 // A block of at least `bytes` bytes (uninitialised), 64-byte aligned; give it back with release_block.
 void* acquire_block(std::size_t bytes);
@@ -32,4 +32,4 @@ PooledArray<T> pooled(index_t n) {
     return PooledArray<T>(static_cast<T*>(acquire_block(count * sizeof(T))));
 }
 
-}  // namespace fastdl::rnn_detail
+}  // namespace fastdl

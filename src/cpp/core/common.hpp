@@ -14,7 +14,7 @@ namespace fastdl {
 // All index arithmetic is 64-bit: M * K overflows 32 bits long before memory runs out.
 using index_t = std::int64_t;
 
-// Throws std::invalid_argument (the bindings turn it into ValueError) when `ok` is false.
+// Throws std::invalid_argument (the Python bindings turn it into ValueError) when `ok` is false.
 inline void require(bool ok, const std::string& message) {
     if (!ok) throw std::invalid_argument(message);
 }

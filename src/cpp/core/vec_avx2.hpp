@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "core/common.hpp"
+#include "core/vec_exp.hpp"
 
 namespace fastdl::avx2 {
 
@@ -90,13 +91,7 @@ struct Ops<float> {
         V n = sub(t, magic);
         V r = _mm256_fnmadd_ps(n, set1(0.693147182464599609f), x);
         r = _mm256_fnmadd_ps(n, set1(-1.90465429995776804e-09f), r);
-        V p = set1(1.0f / 5040);
-        p = fmadd(p, r, set1(1.0f / 720));
-        p = fmadd(p, r, set1(1.0f / 120));
-        p = fmadd(p, r, set1(1.0f / 24));
-        p = fmadd(p, r, set1(1.0f / 6));
-        p = fmadd(p, r, set1(0.5f));
-        p = fmadd(p, r, set1(1.0f));
+        V p = expm1_poly_float<Ops<float>>(r);
         __m256i bits = _mm256_slli_epi32(_mm256_castps_si256(t), 23);
         *scale = _mm256_castsi256_ps(_mm256_add_epi32(bits, _mm256_set1_epi32(127 << 23)));
         return mul(p, r);
@@ -180,19 +175,7 @@ struct Ops<double> {
         V n = sub(t, magic);
         V r = _mm256_fnmadd_pd(n, set1(0.69314718055994529), x);
         r = _mm256_fnmadd_pd(n, set1(2.3190468138462996e-17), r);
-        V p = set1(1.0 / 6227020800.0);
-        p = fmadd(p, r, set1(1.0 / 479001600.0));
-        p = fmadd(p, r, set1(1.0 / 39916800.0));
-        p = fmadd(p, r, set1(1.0 / 3628800.0));
-        p = fmadd(p, r, set1(1.0 / 362880.0));
-        p = fmadd(p, r, set1(1.0 / 40320.0));
-        p = fmadd(p, r, set1(1.0 / 5040.0));
-        p = fmadd(p, r, set1(1.0 / 720.0));
-        p = fmadd(p, r, set1(1.0 / 120.0));
-        p = fmadd(p, r, set1(1.0 / 24.0));
-        p = fmadd(p, r, set1(1.0 / 6.0));
-        p = fmadd(p, r, set1(0.5));
-        p = fmadd(p, r, set1(1.0));
+        V p = expm1_poly_double<Ops<double>>(r);
         __m256i bits = _mm256_slli_epi64(_mm256_castpd_si256(t), 52);
         *scale = _mm256_castsi256_pd(_mm256_add_epi64(bits, _mm256_set1_epi64x(int64_t(1023) << 52)));
         return mul(p, r);

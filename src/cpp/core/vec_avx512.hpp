@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "core/common.hpp"
+#include "core/vec_exp.hpp"
 
 namespace fastdl::avx512 {
 
@@ -89,13 +90,7 @@ struct Ops<float> {
         V n = sub(t, magic);
         V r = _mm512_fnmadd_ps(n, set1(0.693147182464599609f), x);  // ln2 rounded to float
         r = _mm512_fnmadd_ps(n, set1(-1.90465429995776804e-09f), r);  // ln2 - that
-        V p = set1(1.0f / 5040);
-        p = fmadd(p, r, set1(1.0f / 720));
-        p = fmadd(p, r, set1(1.0f / 120));
-        p = fmadd(p, r, set1(1.0f / 24));
-        p = fmadd(p, r, set1(1.0f / 6));
-        p = fmadd(p, r, set1(0.5f));
-        p = fmadd(p, r, set1(1.0f));
+        V p = expm1_poly_float<Ops<float>>(r);
         // 2^n: the low bits of t hold n; shift them into the exponent field and add the bias.
         __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
         *scale = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
@@ -169,19 +164,7 @@ struct Ops<double> {
         V n = sub(t, magic);
         V r = _mm512_fnmadd_pd(n, set1(0.69314718055994529), x);
         r = _mm512_fnmadd_pd(n, set1(2.3190468138462996e-17), r);
-        V p = set1(1.0 / 6227020800.0);  // 1/13!
-        p = fmadd(p, r, set1(1.0 / 479001600.0));
-        p = fmadd(p, r, set1(1.0 / 39916800.0));
-        p = fmadd(p, r, set1(1.0 / 3628800.0));
-        p = fmadd(p, r, set1(1.0 / 362880.0));
-        p = fmadd(p, r, set1(1.0 / 40320.0));
-        p = fmadd(p, r, set1(1.0 / 5040.0));
-        p = fmadd(p, r, set1(1.0 / 720.0));
-        p = fmadd(p, r, set1(1.0 / 120.0));
-        p = fmadd(p, r, set1(1.0 / 24.0));
-        p = fmadd(p, r, set1(1.0 / 6.0));
-        p = fmadd(p, r, set1(0.5));
-        p = fmadd(p, r, set1(1.0));
+        V p = expm1_poly_double<Ops<double>>(r);
         __m512i bits = _mm512_slli_epi64(_mm512_castpd_si512(t), 52);
         *scale = _mm512_castsi512_pd(_mm512_add_epi64(bits, _mm512_set1_epi64(int64_t(1023) << 52)));
         return mul(p, r);

@@ -6,10 +6,10 @@
 #include <atomic>
 
 #include "core/cpu_features.hpp"
-#include "gemm/gemm_blocked.hpp"
-#include "gemm/gemm_epilogue.hpp"
-#include "gemm/gemm_naive.hpp"
-#include "gemm/gemm_narrow.hpp"
+#include "gemm/blocked.hpp"
+#include "gemm/epilogue.hpp"
+#include "gemm/naive.hpp"
+#include "gemm/narrow.hpp"
 #include "gemm/microkernel.hpp"
 
 namespace fastdl {

@@ -1,13 +1,13 @@
 // packed_b.cpp — PackedB (see packed_b.hpp).
 //
-// multiply() is the single-thread loop nest of gemm_blocked.cpp without the B packing:
+// multiply() is the single-thread loop nest of blocked.cpp without the B packing:
 //   pc over KC depth / ic over MC rows / [pack A block (mc, kc)] / jr over NR panels / ir over MR -> microkernel.
 // A is packed under the same rule as there (packs_a in microkernel.hpp).
 
 #include "gemm/packed_b.hpp"
 
 #include "gemm/gemm.hpp"
-#include "gemm/gemm_scratch.hpp"
+#include "core/scratch_buffer.hpp"
 
 namespace fastdl {
 

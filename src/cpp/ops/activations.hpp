@@ -16,9 +16,4 @@ void activation_forward_kernel(Activation act, const T* x, T* y, index_t n);
 template <typename T>
 void activation_backward_kernel(Activation act, const T* y, const T* grad_y, T* grad_x, index_t n);
 
-// x, y are (n,) -> y = act(x) on the calling thread only (for use inside parallel regions, e.g. the
-// GEMM epilogue). x == y (in place) is allowed; act must not be linear.
-template <typename T>
-void activation_forward_serial(Activation act, const T* x, T* y, index_t n);
-
 }  // namespace fastdl

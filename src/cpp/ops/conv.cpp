@@ -21,7 +21,7 @@
 #include "ops/conv_tasks.hpp"
 #include "ops/conv_wide.hpp"
 #include "gemm/gemm.hpp"
-#include "gemm/gemm_epilogue.hpp"
+#include "gemm/epilogue.hpp"
 #include "ops/winograd.hpp"
 
 namespace fastdl {

@@ -2,8 +2,6 @@
 // backward, one plain loop per ISA entry that the compiler vectorises, run over chunks by the thread pool.
 #include "ops/dropout.hpp"
 
-#include <vector>
-
 #include "ops/dropout_hash.hpp"
 #include "core/vec_math.hpp"
 

@@ -1,4 +1,4 @@
-// linear.hpp — the Dense layer's fused kernels: linear (GEMM + bias + activation epilogue) and its backward.
+// linear.hpp — the fully connected layer's fused kernels: linear (GEMM + bias + activation epilogue) and its backward.
 #pragma once
 
 #include "core/activation_scalar.hpp"

@@ -10,7 +10,7 @@ namespace fastdl {
 
 // Everything one call needs. logits, target and grad are (B, C) row-major; labels is (B,).
 template <typename T>
-struct XentArgs {
+struct CrossEntropyArgs {
     const T* logits = nullptr;           // (B, C)
     const T* target = nullptr;           // (B, C), or nullptr when labels is given
     const std::int64_t* labels = nullptr;  // (B,) in [0, C), or nullptr when target is given
@@ -27,6 +27,6 @@ struct XentArgs {
 // so the result does not depend on the thread count). Ranges of rows are claimed by the pool's threads.
 // Labels must already be in range.
 template <typename T>
-double softmax_cross_entropy_kernel(const XentArgs<T>& args);
+double softmax_cross_entropy_kernel(const CrossEntropyArgs<T>& args);
 
 }  // namespace fastdl

@@ -28,7 +28,7 @@ namespace fastdl {
 
 // What the third sweep of one row needs.
 template <typename T>
-struct XentRow {
+struct CrossEntropyRow {
     T* g;            // grad row (C,), holds e_k on entry
     const T* x;      // logits row (C,)
     const T* y;      // target row (C,) or nullptr (labels)
@@ -42,7 +42,7 @@ struct XentRow {
 
 // Standard CE, one element with target yk != 0: grad, and -yk * log_softmax.
 template <typename T>
-inline double standard_lane(const XentRow<T>& r, index_t k, T p, T yk) {
+inline double standard_lane(const CrossEntropyRow<T>& r, index_t k, T p, T yk) {
     r.g[k] = (p - yk) * r.gs;
     return static_cast<double>(yk) * (r.logs - (static_cast<double>(r.x[k]) - static_cast<double>(r.m)));
 }
@@ -50,7 +50,7 @@ inline double standard_lane(const XentRow<T>& r, index_t k, T p, T yk) {
 // Book loss, one element with target yk != 0: grad from the clipped p, the two-term loss in double,
 // and its (1 - pc) factor collected in `excl` so the product over the row can drop it.
 template <typename T>
-inline double book_lane(const XentRow<T>& r, index_t k, T p, T yk, double* excl) {
+inline double book_lane(const CrossEntropyRow<T>& r, index_t k, T p, T yk, double* excl) {
     r.g[k] = (clip_scalar(p, r.lo, r.hi) - yk) * r.gs;
     double pc = clip_scalar(static_cast<double>(p), r.lo64, r.hi64);
     double y = static_cast<double>(yk);
@@ -104,7 +104,7 @@ inline double exp_sum(const T* x, T m, T* e, index_t n) {
 
 // p_k exactly as the sweeps computed it (exp is lane by lane, so a broadcast gives the same value).
 template <class Ops, typename T>
-inline T lane_p(const XentRow<T>& r, index_t k) {
+inline T lane_p(const CrossEntropyRow<T>& r, index_t k) {
     T lanes[Ops::W];
     Ops::store(lanes, Ops::mul(Ops::exp(Ops::sub(Ops::set1(r.x[k]), Ops::set1(r.m))), Ops::set1(r.inv)));
     return lanes[0];
@@ -113,7 +113,7 @@ inline T lane_p(const XentRow<T>& r, index_t k) {
 // Calls fn(k, y_k) for every non-zero target of the row: the label, or a vector scan of y.
 // Run after a sweep, so that the sweep's loop holds no calls (its accumulators stay in registers).
 template <class Ops, typename T, class Fn>
-inline void for_each_target(const XentRow<T>& r, Fn fn) {
+inline void for_each_target(const CrossEntropyRow<T>& r, Fn fn) {
     if (!r.y) {
         fn(r.label, T(1));
         return;
@@ -133,7 +133,7 @@ inline void for_each_target(const XentRow<T>& r, Fn fn) {
 
 // Standard CE sweep: grad = (p - y) * gs; returns -sum_k y_k log softmax_k of the row.
 template <class Ops, typename T>
-inline double finish_standard(const XentRow<T>& r) {
+inline double finish_standard(const CrossEntropyRow<T>& r) {
     constexpr index_t W = Ops::W;
     const auto inv = Ops::set1(r.inv), gs = Ops::set1(r.gs);
     const index_t full = r.n - r.n % W;
@@ -157,7 +157,7 @@ inline double finish_standard(const XentRow<T>& r) {
 // and the factors of the non-zero targets are divided out again). It cannot underflow: the p_k sum
 // to 1, so it is at least about eps.
 template <class Ops, typename T>
-inline double finish_book(const XentRow<T>& r) {
+inline double finish_book(const CrossEntropyRow<T>& r) {
     constexpr index_t W = Ops::W;
     const auto inv = Ops::set1(r.inv), gs = Ops::set1(r.gs);
     const auto lo = Ops::set1(r.lo), hi = Ops::set1(r.hi);
@@ -184,8 +184,8 @@ inline double finish_book(const XentRow<T>& r) {
 
 // logits row `row` of a -> grad row written, returns the row's loss (before loss_scale).
 template <class Ops, typename T>
-inline double xent_row(const XentArgs<T>& a, index_t row) {
-    XentRow<T> r;
+inline double cross_entropy_row(const CrossEntropyArgs<T>& a, index_t row) {
+    CrossEntropyRow<T> r;
     r.n = a.C;
     r.x = a.logits + row * a.C;
     r.g = a.grad + row * a.C;
@@ -205,8 +205,8 @@ inline double xent_row(const XentArgs<T>& a, index_t row) {
 
 // Rows [r0, r1) of a; each row's loss goes to a.row_loss[row].
 template <class Ops, typename T>
-inline void xent_rows(const XentArgs<T>& a, index_t r0, index_t r1) {
-    for (index_t row = r0; row < r1; ++row) a.row_loss[row] = xent_row<Ops>(a, row);
+inline void cross_entropy_rows(const CrossEntropyArgs<T>& a, index_t r0, index_t r1) {
+    for (index_t row = r0; row < r1; ++row) a.row_loss[row] = cross_entropy_row<Ops>(a, row);
 }
 
 }  // namespace fastdl

@@ -15,7 +15,7 @@
 #include <atomic>
 #include <vector>
 
-#include "ops/activations.hpp"
+#include "core/activation_vector.hpp"
 #include "ops/conv_tasks.hpp"
 #include "gemm/gemm.hpp"
 #include "gemm/packed_b.hpp"

@@ -1,4 +1,4 @@
-// gemm_blocked.cpp — the BLIS-style GEMM driver.
+// blocked.cpp — the BLIS-style GEMM driver.
 //
 // Loop nest (per thread):  jc over NC columns / pc over KC depth / ic over MC rows / [pack A block (mc, kc)]
 //                          / jr over NR [pack B micro-panel (kc, NR) on the first ic pass] / ir over MR
@@ -8,10 +8,10 @@
 // Threads claim contiguous ranges of whole register tiles of c (split along N or M), with private
 // pack buffers; K is never split, so every c element sees the same FMA chain whatever the thread count.
 
-#include "gemm/gemm_blocked.hpp"
+#include "gemm/blocked.hpp"
 
-#include "gemm/gemm_epilogue.hpp"
-#include "gemm/gemm_scratch.hpp"
+#include "gemm/epilogue.hpp"
+#include "core/scratch_buffer.hpp"
 
 namespace fastdl {
 

@@ -1,9 +1,9 @@
-// gemm_naive.cpp — the stage-1 GEMM: one output row at a time, ranges of rows claimed by threads, no packing.
+// naive.cpp — the stage-1 GEMM: one output row at a time, ranges of rows claimed by threads, no packing.
 // Each c element is reduced over K in order by one thread, so results do not depend on the thread count.
 
-#include "gemm/gemm_naive.hpp"
+#include "gemm/naive.hpp"
 
-#include "gemm/gemm_epilogue.hpp"
+#include "gemm/epilogue.hpp"
 
 namespace fastdl {
 

@@ -1,4 +1,4 @@
-// gemm_blocked.hpp — the BLIS-style GEMM driver: cache blocks (NC, KC, MC), optional packing, a
+// blocked.hpp — the BLIS-style GEMM driver: cache blocks (NC, KC, MC), optional packing, a
 // macrokernel over register tiles, and the fused bias + activation epilogue.
 #pragma once
 

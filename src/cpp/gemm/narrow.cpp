@@ -1,12 +1,12 @@
-// gemm_narrow.cpp — the narrow-result GEMM of gemm_narrow.hpp. Rows: B is copied once into a (K, NP) buffer
+// narrow.cpp — the narrow-result GEMM of narrow.hpp. Rows: B is copied once into a (K, NP) buffer
 // padded with zeros to NP = 64 bytes of columns; then blocks of kRows rows of c keep their accumulators
 // in registers (one 512-bit or two 256-bit vectors per row) while they walk K. Dots (very few columns, a
 // not transposed): one dot product along K per element of c.
-#include "gemm/gemm_narrow.hpp"
+#include "gemm/narrow.hpp"
 
 #include <vector>
 
-#include "gemm/gemm_epilogue.hpp"
+#include "gemm/epilogue.hpp"
 #include "core/vec_avx2.hpp"
 #include "core/vec_avx512.hpp"
 

@@ -1,4 +1,4 @@
-// gemm_narrow.hpp — GEMM for narrow results (at most one SIMD register of columns, e.g. a 10-class output
+// narrow.hpp — GEMM for narrow results (at most one SIMD register of columns, e.g. a 10-class output
 // layer): each row of c is one short vector accumulated over all of K, so no register-tile padding is
 // wasted and nothing but B (a few columns) is copied.
 #pragma once

@@ -1,4 +1,4 @@
-// gemm_scratch.hpp — the per-thread packing buffers of the GEMM drivers (gemm_blocked.cpp, packed_b.cpp).
+// scratch_buffer.hpp — the per-thread packing buffers of the GEMM drivers (blocked.cpp, packed_b.cpp).
 #pragma once
 
 #include <memory>

@@ -1,9 +1,9 @@
-// gemm_epilogue.hpp — bias + activation applied to a finished (m, n) tile of c, in place.
+// epilogue.hpp — bias + activation applied to a finished (m, n) tile of c, in place.
 #pragma once
 
 #include "core/activation_scalar.hpp"
+#include "core/activation_vector.hpp"
 #include "core/common.hpp"
-#include "ops/activations.hpp"  // activation_forward_serial: the vectorised sigmoid / tanh of one row
 
 namespace fastdl {
 

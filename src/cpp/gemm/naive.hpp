@@ -1,4 +1,4 @@
-// gemm_naive.hpp — the stage-1 GEMM: a plain loop nest, the always-correct fallback and test oracle.
+// naive.hpp — the stage-1 GEMM: a plain loop nest, the always-correct fallback and test oracle.
 #pragma once
 
 #include "gemm/gemm.hpp"
