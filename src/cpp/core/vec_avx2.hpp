@@ -1,5 +1,5 @@
 // vec_avx2.hpp — AVX2 + FMA vector operations for float (8 lanes) and double (4 lanes), with the
-// same names and meaning as vec_avx512.hpp (see there for the exp / expm1 method). Every function
+// same names and meaning as vec_avx512.hpp (exp / expm1: vec_exp.hpp). Every function
 // carries target("avx2,fma"); call it only when active_vec_isa() says avx2.
 #pragma once
 
@@ -85,31 +85,20 @@ struct Ops<float> {
         acc1 = _mm256_mul_pd(acc1, _mm256_sub_pd(one, b));
     }
 
-    [[gnu::target("avx2,fma")]] static inline V exp_parts(V x, V* scale) {
-        const V magic = set1(12582912.0f);
-        V t = fmadd(x, set1(1.44269504088896341f), magic);
-        V n = sub(t, magic);
-        V r = _mm256_fnmadd_ps(n, set1(0.693147182464599609f), x);
-        r = _mm256_fnmadd_ps(n, set1(-1.90465429995776804e-09f), r);
-        V p = expm1_poly_float<Ops<float>>(r);
-        __m256i bits = _mm256_slli_epi32(_mm256_castps_si256(t), 23);
-        *scale = _mm256_castsi256_ps(_mm256_add_epi32(bits, _mm256_set1_epi32(127 << 23)));
-        return mul(p, r);
+    [[gnu::target("avx2,fma")]] static inline V fnmadd(V a, V b, V c) { return _mm256_fnmadd_ps(a, b, c); }
+    // 2^n from t = n + 1.5 * 2^23: shift n into the exponent field and add the bias
+    [[gnu::target("avx2,fma")]] static inline V pow2_rounded(V t) {
+        return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_slli_epi32(_mm256_castps_si256(t), 23),
+                                                    _mm256_set1_epi32(127 << 23)));
     }
-    [[gnu::target("avx2,fma")]] static inline V exp(V x) {
-        const V lo = set1(-87.3f);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(88.0f), x)), &scale);
-        V e = fmadd(scale, q, scale);
+    [[gnu::target("avx2,fma")]] static inline V zero_below(V x, V lo, V e) {
         return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), e);
     }
-    [[gnu::target("avx2,fma")]] static inline V expm1(V x) {
-        const V lo = set1(-87.3f);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(88.0f), x)), &scale);
-        V e = fmadd(scale, q, sub(scale, set1(1.0f)));
-        return _mm256_blendv_ps(e, set1(-1.0f), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+    [[gnu::target("avx2,fma")]] static inline V set_below(V x, V lo, V v, V e) {
+        return _mm256_blendv_ps(e, v, _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
     }
+    [[gnu::target("avx2,fma")]] static inline V exp(V x) { return fastdl::exp<Ops, float>(x); }
+    [[gnu::target("avx2,fma")]] static inline V expm1(V x) { return fastdl::expm1<Ops, float>(x); }
 };
 
 template <>
@@ -169,31 +158,20 @@ struct Ops<double> {
         acc0 = _mm256_mul_pd(acc0, _mm256_sub_pd(set1(1.0), _mm256_min_pd(_mm256_max_pd(p, lo), hi)));
     }
 
-    [[gnu::target("avx2,fma")]] static inline V exp_parts(V x, V* scale) {
-        const V magic = set1(6755399441055744.0);
-        V t = fmadd(x, set1(1.4426950408889634), magic);
-        V n = sub(t, magic);
-        V r = _mm256_fnmadd_pd(n, set1(0.69314718055994529), x);
-        r = _mm256_fnmadd_pd(n, set1(2.3190468138462996e-17), r);
-        V p = expm1_poly_double<Ops<double>>(r);
-        __m256i bits = _mm256_slli_epi64(_mm256_castpd_si256(t), 52);
-        *scale = _mm256_castsi256_pd(_mm256_add_epi64(bits, _mm256_set1_epi64x(int64_t(1023) << 52)));
-        return mul(p, r);
+    [[gnu::target("avx2,fma")]] static inline V fnmadd(V a, V b, V c) { return _mm256_fnmadd_pd(a, b, c); }
+    // 2^n from t = n + 1.5 * 2^52: shift n into the exponent field and add the bias
+    [[gnu::target("avx2,fma")]] static inline V pow2_rounded(V t) {
+        return _mm256_castsi256_pd(_mm256_add_epi64(_mm256_slli_epi64(_mm256_castpd_si256(t), 52),
+                                                    _mm256_set1_epi64x(int64_t(1023) << 52)));
     }
-    [[gnu::target("avx2,fma")]] static inline V exp(V x) {
-        const V lo = set1(-708.3);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(709.0), x)), &scale);
-        V e = fmadd(scale, q, scale);
+    [[gnu::target("avx2,fma")]] static inline V zero_below(V x, V lo, V e) {
         return _mm256_andnot_pd(_mm256_cmp_pd(x, lo, _CMP_LT_OQ), e);
     }
-    [[gnu::target("avx2,fma")]] static inline V expm1(V x) {
-        const V lo = set1(-708.3);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(709.0), x)), &scale);
-        V e = fmadd(scale, q, sub(scale, set1(1.0)));
-        return _mm256_blendv_pd(e, set1(-1.0), _mm256_cmp_pd(x, lo, _CMP_LT_OQ));
+    [[gnu::target("avx2,fma")]] static inline V set_below(V x, V lo, V v, V e) {
+        return _mm256_blendv_pd(e, v, _mm256_cmp_pd(x, lo, _CMP_LT_OQ));
     }
+    [[gnu::target("avx2,fma")]] static inline V exp(V x) { return fastdl::exp<Ops, double>(x); }
+    [[gnu::target("avx2,fma")]] static inline V expm1(V x) { return fastdl::expm1<Ops, double>(x); }
 };
 
 }  // namespace fastdl::avx2

@@ -19,10 +19,8 @@ namespace fastdl::avx512 {
 template <typename T>
 struct Ops;
 
-// exp(x) = 2^n * (1 + q(r)), x = n ln2 + r, |r| <= ln2 / 2, q(r) = expm1(r) by its Taylor series
-// (degree 7 for float: truncation 5e-9 relative; degree 13 for double: 4e-18).
-// Inputs below `lo` give exp = 0 (expm1 = -1); inputs are clamped to `hi` (the callers only
-// exponentiate numbers <= 0). NaN propagates.
+// exp and expm1 are vec_exp.hpp's, over the primitives each Ops gives it (fnmadd, pow2_rounded, zero_below,
+// set_below).
 
 template <>
 struct Ops<float> {
@@ -83,33 +81,20 @@ struct Ops<float> {
         acc1 = _mm512_mul_pd(acc1, _mm512_sub_pd(one, b));
     }
 
-    // Returns q with exp(x) = scale * (1 + q); x is already clamped to [lo, hi].
-    [[gnu::target("avx512f,avx512dq")]] static inline V exp_parts(V x, V* scale) {
-        const V magic = set1(12582912.0f);  // 1.5 * 2^23: adding it rounds to an integer
-        V t = fmadd(x, set1(1.44269504088896341f), magic);
-        V n = sub(t, magic);
-        V r = _mm512_fnmadd_ps(n, set1(0.693147182464599609f), x);  // ln2 rounded to float
-        r = _mm512_fnmadd_ps(n, set1(-1.90465429995776804e-09f), r);  // ln2 - that
-        V p = expm1_poly_float<Ops<float>>(r);
-        // 2^n: the low bits of t hold n; shift them into the exponent field and add the bias.
-        __m512i bits = _mm512_slli_epi32(_mm512_castps_si512(t), 23);
-        *scale = _mm512_castsi512_ps(_mm512_add_epi32(bits, _mm512_set1_epi32(127 << 23)));
-        return mul(p, r);
+    [[gnu::target("avx512f,avx512dq")]] static inline V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+    // 2^n from t = n + 1.5 * 2^23: shift n into the exponent field and add the bias
+    [[gnu::target("avx512f,avx512dq")]] static inline V pow2_rounded(V t) {
+        return _mm512_castsi512_ps(_mm512_add_epi32(_mm512_slli_epi32(_mm512_castps_si512(t), 23),
+                                                    _mm512_set1_epi32(127 << 23)));
     }
-    [[gnu::target("avx512f,avx512dq")]] static inline V exp(V x) {
-        const V lo = set1(-87.3f);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(88.0f), x)), &scale);
-        V e = fmadd(scale, q, scale);
+    [[gnu::target("avx512f,avx512dq")]] static inline V zero_below(V x, V lo, V e) {
         return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), zero());
     }
-    [[gnu::target("avx512f,avx512dq")]] static inline V expm1(V x) {
-        const V lo = set1(-87.3f);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(88.0f), x)), &scale);
-        V e = fmadd(scale, q, sub(scale, set1(1.0f)));
-        return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), set1(-1.0f));
+    [[gnu::target("avx512f,avx512dq")]] static inline V set_below(V x, V lo, V v, V e) {
+        return _mm512_mask_mov_ps(e, _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), v);
     }
+    [[gnu::target("avx512f,avx512dq")]] static inline V exp(V x) { return fastdl::exp<Ops, float>(x); }
+    [[gnu::target("avx512f,avx512dq")]] static inline V expm1(V x) { return fastdl::expm1<Ops, float>(x); }
 };
 
 template <>
@@ -158,31 +143,20 @@ struct Ops<double> {
         acc0 = _mm512_mul_pd(acc0, _mm512_sub_pd(set1(1.0), _mm512_min_pd(_mm512_max_pd(p, lo), hi)));
     }
 
-    [[gnu::target("avx512f,avx512dq")]] static inline V exp_parts(V x, V* scale) {
-        const V magic = set1(6755399441055744.0);  // 1.5 * 2^52
-        V t = fmadd(x, set1(1.4426950408889634), magic);
-        V n = sub(t, magic);
-        V r = _mm512_fnmadd_pd(n, set1(0.69314718055994529), x);
-        r = _mm512_fnmadd_pd(n, set1(2.3190468138462996e-17), r);
-        V p = expm1_poly_double<Ops<double>>(r);
-        __m512i bits = _mm512_slli_epi64(_mm512_castpd_si512(t), 52);
-        *scale = _mm512_castsi512_pd(_mm512_add_epi64(bits, _mm512_set1_epi64(int64_t(1023) << 52)));
-        return mul(p, r);
+    [[gnu::target("avx512f,avx512dq")]] static inline V fnmadd(V a, V b, V c) { return _mm512_fnmadd_pd(a, b, c); }
+    // 2^n from t = n + 1.5 * 2^52: shift n into the exponent field and add the bias
+    [[gnu::target("avx512f,avx512dq")]] static inline V pow2_rounded(V t) {
+        return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_slli_epi64(_mm512_castpd_si512(t), 52),
+                                                    _mm512_set1_epi64(int64_t(1023) << 52)));
     }
-    [[gnu::target("avx512f,avx512dq")]] static inline V exp(V x) {
-        const V lo = set1(-708.3);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(709.0), x)), &scale);
-        V e = fmadd(scale, q, scale);
+    [[gnu::target("avx512f,avx512dq")]] static inline V zero_below(V x, V lo, V e) {
         return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, lo, _CMP_LT_OQ), zero());
     }
-    [[gnu::target("avx512f,avx512dq")]] static inline V expm1(V x) {
-        const V lo = set1(-708.3);
-        V scale;
-        V q = exp_parts(max(lo, min(set1(709.0), x)), &scale);
-        V e = fmadd(scale, q, sub(scale, set1(1.0)));
-        return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, lo, _CMP_LT_OQ), set1(-1.0));
+    [[gnu::target("avx512f,avx512dq")]] static inline V set_below(V x, V lo, V v, V e) {
+        return _mm512_mask_mov_pd(e, _mm512_cmp_pd_mask(x, lo, _CMP_LT_OQ), v);
     }
+    [[gnu::target("avx512f,avx512dq")]] static inline V exp(V x) { return fastdl::exp<Ops, double>(x); }
+    [[gnu::target("avx512f,avx512dq")]] static inline V expm1(V x) { return fastdl::expm1<Ops, double>(x); }
 };
 
 }  // namespace fastdl::avx512
