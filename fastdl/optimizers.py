@@ -181,7 +181,7 @@ class RegularizedSGD(Optimizer):
         param -= self.lr * kwargs["grad"] + self.alpha * param
 
 
-#: the update rules that also run on device arrays (through ``fastdl/cuda/optimizers.py``)
+#: the update rules that also run on device arrays (through ``fastdl.device.ops``)
 _DEVICE_RULES = (SGD._update_rule, SGDMomentum._update_rule, AdaGrad._update_rule, RegularizedSGD._update_rule)
 
 

@@ -4,7 +4,7 @@ On the cuda backend a ``Dense`` or ``Conv2D`` layer keeps a device copy of every
 every parameter gradient (one ``DeviceParams`` per layer, made on its first forward there). Its
 forward and backward run on those copies; inside ``NeuralNetwork.train_batch`` the batch goes up once,
 activations and gradients stay on the device, and only the loss comes down. fastdl's own optimizers
-update the device copies on the device (``fastdl/cuda/optimizers.py``).
+update the device copies on the device (``fastdl.device.ops``).
 
 The public book API still sees host NumPy arrays, as lincoln's: ``layer.params`` and
 ``layer.param_grads`` are lists of ndarrays that outside code may change IN PLACE. A ``Mirror`` keeps
