@@ -1,4 +1,4 @@
-// scratch_buffer.hpp — the per-thread packing buffers of the GEMM drivers (blocked.cpp, packed_b.cpp).
+// scratch_buffer.hpp — the per-thread packing buffers of the GEMM drivers (blocked.cpp, packed_b.cpp, narrow.cpp).
 #pragma once
 
 #include <memory>
@@ -38,6 +38,13 @@ T* scratch_a(index_t count) {
 // The calling thread's buffer for packed B blocks.
 template <typename T>
 T* scratch_b(index_t count) {
+    thread_local ScratchBuffer<T> buffer;
+    return buffer.get(count);
+}
+
+// The calling thread's buffer for the narrow GEMM's padded copy of B.
+template <typename T>
+T* scratch_narrow_b(index_t count) {
     thread_local ScratchBuffer<T> buffer;
     return buffer.get(count);
 }

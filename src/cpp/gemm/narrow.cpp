@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "core/scratch_buffer.hpp"
 #include "gemm/epilogue.hpp"
 #include "core/vec_avx2.hpp"
 #include "core/vec_avx512.hpp"
@@ -59,6 +60,20 @@ inline void narrow_rows(index_t i0, index_t i1, index_t N, index_t K, const T* a
     }
 }
 
+// bpad (K, NP) = b (K, N, row stride ldb) with zeros in columns [N, NP): one row of NV vectors at a time, the
+// last columns of b loaded under a mask.
+template <class Ops, typename T, index_t NP>
+inline void pad_rows(index_t N, index_t K, const T* b, index_t ldb, T* bpad) {
+    constexpr index_t W = Ops::W, NV = NP / W;
+    for (index_t p = 0; p < K; ++p)
+        for (index_t v = 0; v < NV; ++v) {
+            const index_t lanes = N - v * W;
+            const T* src = b + p * ldb + v * W;
+            Ops::store(bpad + p * NP + v * W,
+                       lanes >= W ? Ops::load(src) : lanes > 0 ? Ops::load_n(src, lanes, Ops::zero()) : Ops::zero());
+        }
+}
+
 // c[i0:i1, :N] = a[i0:i1, :] (row stride lda) @ bt[:N, :]^T, bt is (N, K) = op(b)^T: one dot product of
 // length K per element, vectorised along K with four partial sums (few columns: no lanes wasted).
 template <class Ops, typename T>
@@ -103,6 +118,17 @@ template <typename T, index_t NP>
     narrow_rows<avx512::Ops<T>, T, NP>(i0, i1, N, K, a, lda, trans_a, bpad, c, ldc);
 }
 
+template <typename T, index_t NP>
+[[gnu::target("avx2,fma"), gnu::flatten]] void pad_rows_avx2(index_t N, index_t K, const T* b, index_t ldb, T* bpad) {
+    pad_rows<avx2::Ops<T>, T, NP>(N, K, b, ldb, bpad);
+}
+
+template <typename T, index_t NP>
+[[gnu::target("avx512f,avx512dq"), gnu::flatten]] void pad_rows_avx512(index_t N, index_t K, const T* b, index_t ldb,
+                                                                        T* bpad) {
+    pad_rows<avx512::Ops<T>, T, NP>(N, K, b, ldb, bpad);
+}
+
 template <typename T>
 [[gnu::target("avx2,fma"), gnu::flatten]] void narrow_dots_avx2(index_t i0, index_t i1, index_t N, index_t K,
                                                                  const T* a, index_t lda, const T* bt, T* c,
@@ -127,16 +153,23 @@ void gemm_narrow(bool avx512, index_t M, index_t N, index_t K, const T* a, index
     // At most NP / 4 columns with rows of a contiguous along K: dot products (a is read once per column,
     // measured faster up to about NP / 4); else rows of c as padded vectors.
     const bool dots = !trans_a && 4 * N <= NP;
-    // dots: bt (N, K) = op(b)^T; rows: bpad (K, NP) = op(b), zero in columns [N, NP)
-    std::vector<T> bcopy(static_cast<size_t>(dots ? N * K : K * NP), T(0));
-    for (index_t p = 0; p < K; ++p)
-        for (index_t j = 0; j < N; ++j)
-            (dots ? bcopy[j * K + p] : bcopy[p * NP + j]) = trans_b ? b[j * ldb + p] : b[p * ldb + j];
+    // dots: bt (N, K) = op(b)^T; rows: bpad (K, NP) = op(b), zero in columns [N, NP). An untransposed b is
+    // padded with vector stores into the calling thread's reused buffer (no fresh pages to fault in and zero).
+    const bool pad = !dots && !trans_b;
+    std::vector<T> bcopy(static_cast<size_t>(pad ? 0 : dots ? N * K : K * NP), T(0));
+    T* const bc = pad ? scratch_narrow_b<T>(K * NP) : bcopy.data();
+#if defined(__x86_64__)
+    if (pad && avx512) pad_rows_avx512<T, NP>(N, K, b, ldb, bc);
+    else if (pad) pad_rows_avx2<T, NP>(N, K, b, ldb, bc);
+#endif
+    if (!pad)
+        for (index_t p = 0; p < K; ++p)
+            for (index_t j = 0; j < N; ++j)
+                (dots ? bc[j * K + p] : bc[p * NP + j]) = trans_b ? b[j * ldb + p] : b[p * ldb + j];
     const index_t blocks = ceil_div(M, kRows);
     const int nt = static_cast<int>(std::min<index_t>(threads_for(M * N * K, index_t(1) << 17), blocks));
     parallel_ranges(M, kRows, std::max(nt, 1), kTasksPerThread, [&](index_t i0, index_t i1) {
 #if defined(__x86_64__)
-        const T* bc = bcopy.data();
         if (dots && avx512) narrow_dots_avx512<T>(i0, i1, N, K, a, lda, bc, c, ldc);
         else if (dots) narrow_dots_avx2<T>(i0, i1, N, K, a, lda, bc, c, ldc);
         else if (avx512) narrow_rows_avx512<T, NP>(i0, i1, N, K, a, lda, trans_a, bc, c, ldc);
