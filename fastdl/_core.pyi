@@ -4,7 +4,7 @@ Every array argument must be C-contiguous and of one float dtype (float32 or flo
 converted or copied silently (a wrong dtype or layout raises TypeError). Shape errors raise ValueError.
 """
 
-from typing import Literal, Optional, Tuple, TypeVar, overload
+from typing import List, Literal, Optional, Tuple, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -58,3 +58,11 @@ def dropout_forward(x: npt.NDArray[_F], key: int, threshold: int) -> Tuple[npt.N
 
 def dropout_backward(grad_y: npt.NDArray[_F], mask: npt.NDArray[np.bool_]) -> npt.NDArray[_F]:
     """grad_y where mask, else 0."""
+
+def parameter_update_float32(rule: str, params: List[npt.NDArray[np.float32]], grads: List[npt.NDArray[np.float32]],
+                             states: List[npt.NDArray[np.float32]], lr: float, hyper: float, clip: float) -> None:
+    """One optimizer step over every parameter, in place ('sgd', 'sgd_momentum', 'adagrad', 'regularized_sgd')."""
+
+def parameter_update_float64(rule: str, params: List[npt.NDArray[np.float64]], grads: List[npt.NDArray[np.float64]],
+                             states: List[npt.NDArray[np.float64]], lr: float, hyper: float, clip: float) -> None:
+    """One optimizer step over every parameter, in place ('sgd', 'sgd_momentum', 'adagrad', 'regularized_sgd')."""

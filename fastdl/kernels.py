@@ -21,7 +21,7 @@ __all__ = [
     "activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
     "conv2d_backward", "softmax_cross_entropy", "cross_entropy", "rnn_forward", "rnn_backward",
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "dropout", "dropout_backward",
-    "KERNEL_NAMES",
+    "parameter_update", "try_parameter_update", "KERNEL_NAMES",
 ]
 
 
@@ -376,3 +376,71 @@ def gru_backward(grad_h_seq, cache):
     name = _check_cache(op, cache, grad_h_seq)
     (grad_h_seq,) = _contiguous(op, grad_h_seq)
     return _impl(op, name)(grad_h_seq, cache)
+
+
+# ----------------------------------------------------------------------------------------------
+# the optimizer step: the one kernel that updates its arguments in place
+# ----------------------------------------------------------------------------------------------
+
+UPDATE_RULES = {"sgd": False, "sgd_momentum": True, "adagrad": True, "regularized_sgd": False}  # rule: keeps a state
+
+
+def _update_problem(rule, params, grads, states):
+    """None when ``parameter_update`` can take these arguments, else ``(exception type, message)``."""
+    op = "parameter_update"
+    if rule not in UPDATE_RULES:
+        return ValueError, f"{op}: rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}"
+    want_states = len(params) if UPDATE_RULES[rule] else 0
+    if len(grads) != len(params) or len(states) != want_states:
+        return ValueError, (f"{op}: got {len(params)} params, {len(grads)} grads and {len(states)} states; rule "
+                            f"{rule!r} needs one grad per param and {want_states} states")
+    spans = []
+    for i, param in enumerate(params):
+        group = [("params", param), ("grads", grads[i])] + ([("states", states[i])] if want_states else [])
+        for name, a in group:
+            if type(a) is not np.ndarray:
+                return TypeError, f"{op}: {name}[{i}] must be a NumPy array (updated in place), got {type(a).__name__}"
+            if a.dtype != param.dtype or a.dtype not in (np.float32, np.float64):
+                return TypeError, (f"{op}: {name}[{i}] has dtype {a.dtype}; params[{i}] and its grad and state "
+                                   f"must share one dtype, float32 or float64")
+            if a.shape != param.shape:
+                return ValueError, (f"{op}: {name}[{i}] has shape {a.shape}, params[{i}] has {param.shape}; "
+                                    f"they must match")
+            if not (a.flags.c_contiguous and a.flags.writeable):
+                return ValueError, f"{op}: {name}[{i}] must be C-contiguous and writeable (it is updated in place)"
+            if a.size:
+                start = a.ctypes.data
+                spans.append((start, start + a.nbytes, f"{name}[{i}]"))
+    spans.sort()
+    for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
+        if start < end:
+            return ValueError, f"{op}: {first} and {second} share memory; every array must be distinct"
+    return None
+
+
+def parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0):
+    """One optimizer step over every parameter, IN PLACE, in the parameters' dtype, by the book's rule:
+
+    - ``'sgd'``: ``param -= lr * grad``
+    - ``'sgd_momentum'``: ``v *= hyper; v += lr * grad; param -= v`` (``states`` are the velocities v)
+    - ``'adagrad'``: ``s += hyper + grad**2; param -= lr / sqrt(s) * grad`` (``states`` are the sums s)
+    - ``'regularized_sgd'``: ``param -= lr * grad + hyper * param``
+
+    With ``clip > 0`` every gradient is first clipped to ``[-clip, clip]`` in place (chapter 6). ``params``,
+    ``grads`` and ``states`` are lists of host NumPy arrays, C-contiguous and writeable, in distinct
+    memory, each grad and state of its parameter's shape and dtype. On the cpu backend every parameter is
+    updated by ONE C++ call (per dtype); the result equals the NumPy rule bit for bit.
+    """
+    problem = _update_problem(rule, params, grads, states)
+    if problem is not None:
+        raise problem[0](problem[1])
+    _impl("parameter_update")(rule, list(params), list(grads), list(states), float(lr), float(hyper), float(clip))
+
+
+def try_parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0):
+    """``parameter_update`` when it accepts these arrays (returns True); otherwise changes nothing and
+    returns False, so that the caller updates them its own way (device arrays, views, shared memory)."""
+    if _update_problem(rule, params, grads, states) is not None:
+        return False
+    _impl("parameter_update")(rule, list(params), list(grads), list(states), float(lr), float(hyper), float(clip))
+    return True

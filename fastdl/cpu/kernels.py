@@ -1,8 +1,11 @@
 """The ``cpu`` backend's kernels: a thin adapter from ``fastdl.kernels`` to the C++ extension ``fastdl._core``.
 
-Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every kernel runs in C++;
+Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every kernel runs in C++, and so
+does ``parameter_update``, the fused optimizer step (outside the kernel table: it updates in place);
 ``SERVED_BY`` is what ``fastdl.show_config()`` prints for each.
 """
+
+import numpy as np
 
 import fastdl._core as _core
 from fastdl.contract import kernel_table
@@ -61,6 +64,15 @@ def cross_entropy(logits, target, reduction):
     # logits is (B, C); target is (B, C) one-hot or (B,) int64 -> (loss, grad (B, C))
     scale = _scale(logits, reduction)
     return _core.softmax_cross_entropy(logits, target, 1e-9, False, scale, scale)
+
+
+def parameter_update(rule, params, grads, states, lr, hyper, clip):
+    # params[i], grads[i], states[i] are arrays of one shape, updated in place; one C++ call per dtype
+    for dtype, update in ((np.float32, _core.parameter_update_float32), (np.float64, _core.parameter_update_float64)):
+        picked = [i for i, p in enumerate(params) if p.dtype == dtype]
+        if picked:
+            update(rule, [params[i] for i in picked], [grads[i] for i in picked],
+                   [states[i] for i in picked] if states else [], float(lr), float(hyper), float(clip))
 
 
 KERNELS = kernel_table(globals())

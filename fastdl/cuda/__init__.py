@@ -24,6 +24,7 @@ from fastdl.cuda.matmul import linear, linear_backward, matmul
 from fastdl.cuda.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                              rnn_forward)
 from fastdl.cuda.softmax_cross_entropy import cross_entropy, softmax_cross_entropy
+from fastdl.reference.parameter_update import parameter_update  # noqa: F401  (host arrays: updated on the host)
 
 _LOCK = threading.RLock()
 

@@ -1,13 +1,15 @@
 """The NumPy reference backend: the oracle every other backend is tested against, and the baseline.
 
 Every function takes clean, valid, C-contiguous float32/float64 arrays (the kernel layer validates),
-computes in the input dtype and returns new arrays; inputs are never modified.
+computes in the input dtype and returns new arrays; inputs are never modified. The one exception is
+``parameter_update`` (outside the kernel table): the optimizer step, which updates its arguments in place.
 """
 
 from .activations import activation, activation_backward
 from .conv import conv2d, conv2d_backward
 from .dropout import dropout, dropout_backward
 from .matmul import linear, linear_backward, matmul
+from .parameter_update import parameter_update
 from .rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward, rnn_backward,
                   rnn_forward)
 from .softmax_cross_entropy import cross_entropy, softmax_cross_entropy
@@ -15,4 +17,4 @@ from fastdl.contract import kernel_table
 
 KERNELS = kernel_table(globals())
 
-__all__ = sorted(KERNELS) + ["KERNELS"]
+__all__ = sorted(KERNELS) + ["KERNELS", "parameter_update"]

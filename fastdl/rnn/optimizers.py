@@ -3,10 +3,13 @@
 Same names as ``fastdl.optimizers`` but a different API, as in the book: the trainer injects
 ``model`` (not ``net``), and ``step()`` walks ``layer.params[key]`` dicts of every layer in
 ``model.layers``. With ``gradient_clipping`` (the default) each ``'deriv'`` is first clipped IN PLACE
-to [-2, 2]; then the ``'value'`` array is updated in place.
+to [-2, 2]; then the ``'value'`` array is updated in place. The book's two rules do both for every
+parameter in one call (``fastdl.kernels.parameter_update``), bit-identical to the rules written out here.
 """
 
 import numpy as np
+
+from fastdl import kernels
 
 CLIP = 2.0
 
@@ -33,8 +36,20 @@ class RNNOptimizer:
         if self.gradient_clipping:
             np.clip(entry["deriv"], -CLIP, CLIP, out=entry["deriv"])
 
+    def _fused_step(self, entries: list, states: list = ()) -> bool:
+        """Clip and update every parameter in one ``kernels.parameter_update`` call, when the rule is the
+        book's (not a subclass's own) and the arrays are host NumPy arrays it accepts; returns whether it ran."""
+        rule = _FUSED_RULES.get(type(self)._update_rule)
+        if rule is None:
+            return False
+        params, grads = [e["value"] for e in entries], [e["deriv"] for e in entries]
+        return kernels.try_parameter_update(rule, params, grads, states, lr=self.lr, hyper=getattr(self, "eps", 0.0),
+                                            clip=CLIP if self.gradient_clipping else 0.0)
+
     def step(self) -> None:
         """Clip (optionally) and apply the update rule to every parameter, in place."""
+        if self._fused_step([entry for _, _, entry in self._entries()]):
+            return
         for _, _, entry in self._entries():
             self._clip(entry)
             self._update_rule(param=entry["value"], grad=entry["deriv"])
@@ -67,7 +82,10 @@ class AdaGrad(RNNOptimizer):
             for i, key, entry in self._entries():
                 self.sum_squares.setdefault(i, {})[key] = np.zeros_like(entry["value"])
             self.first = False
-        for i, key, entry in self._entries():
+        entries = list(self._entries())
+        if self._fused_step([entry for _, _, entry in entries], [self.sum_squares[i][key] for i, key, _ in entries]):
+            return
+        for i, key, entry in entries:
             self._clip(entry)
             self._update_rule(param=entry["value"], grad=entry["deriv"], sum_square=self.sum_squares[i][key])
 
@@ -75,3 +93,7 @@ class AdaGrad(RNNOptimizer):
         grad, sum_square = kwargs["grad"], kwargs["sum_square"]
         sum_square += self.eps + grad * grad
         kwargs["param"] -= (self.lr / np.sqrt(sum_square)) * grad
+
+
+#: the rules that one fused call computes (``kernels.parameter_update``), by their name there
+_FUSED_RULES = {SGD._update_rule: "sgd", AdaGrad._update_rule: "adagrad"}

@@ -22,6 +22,8 @@ void bind_vec_isa(pybind11::module_& m);
 void bind_dropout(pybind11::module_& m);
 // lstm_, gru_ and rnn_forward / _backward, float32 and float64 (rnn.cpp).
 void bind_rnn(pybind11::module_& m);
+// parameter_update_float32 / _float64: one fused optimizer step over lists of arrays (parameter_update.cpp).
+void bind_parameter_update(pybind11::module_& m);
 // set_num_threads, get_num_threads and the pool's test and tuning hooks (threads.cpp).
 void bind_threads(pybind11::module_& m);
 

@@ -18,4 +18,5 @@ PYBIND11_MODULE(_core, m) {
     fastdl::bind::bind_vec_isa(m);
     fastdl::bind::bind_activations(m);
     fastdl::bind::bind_dropout(m);
+    fastdl::bind::bind_parameter_update(m);
 }
