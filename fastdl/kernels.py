@@ -65,14 +65,18 @@ def activation(x, name):
     return _impl("activation")(x, name)
 
 
-def activation_backward(y, grad_y, name):
-    """Input gradient of an activation, from its output ``y`` and the output gradient."""
+def activation_backward(y, grad_y, name, *, mask=None):
+    """Input gradient of an activation, from its output ``y`` and the output gradient. With ``mask`` (the bool
+    mask of a ``dropout`` applied to ``y``, of y's shape) the gradient is also 0 where the mask is False: the
+    gradient through the activation and the dropout after it, in one pass over memory."""
     op = "activation_backward"
     chk.common_float_dtype(op, y=y, grad_y=grad_y)
     chk.require_activation(op, name)
     chk.require_shape(op, "grad_y", grad_y, chk.shape_of(y), "it must match y")
-    y, grad_y = _contiguous(op, y, grad_y)
-    return _impl(op)(y, grad_y, name)
+    if mask is not None:
+        chk.require_bool_mask(op, mask, chk.shape_of(y))
+    y, grad_y, mask = _contiguous(op, y, grad_y, mask)
+    return _impl(op)(y, grad_y, name, mask)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -199,13 +203,15 @@ def _conv_output_shape(op, x, w, stride, padding):
     return batch, c_out, h_out, w_out
 
 
-def conv2d(x, w, *, stride=1, padding="same"):
-    """Cross-correlation. x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out)."""
+def conv2d(x, w, *, stride=1, padding="same", activation="linear"):
+    """Cross-correlation. x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out), with
+    ``activation`` ('linear', 'sigmoid', 'tanh', 'relu') applied to y as it is written (no second pass)."""
     op = "conv2d"
     _conv_output_shape(op, x, w, stride, padding)
     chk.common_float_dtype(op, x=x, w=w)
+    chk.require_activation(op, activation)
     x, w = _contiguous(op, x, w)
-    return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding))
+    return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding), activation)
 
 
 def conv2d_backward(x, w, grad_y, *, stride=1, padding="same", need_grad_x=True):

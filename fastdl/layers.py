@@ -276,6 +276,13 @@ class Conv2D(Layer):
 
     ``W`` is (in_channels, out_channels, param_size, param_size), created from the first batch's
     channel count. ``stride`` and ``padding`` generalise the book's stride-1 "same" convolution.
+
+    When the activation is one of fastdl's ``Linear``/``Sigmoid``/``Tanh``/``ReLU``, the activation is
+    applied by the convolution kernel as it writes its output (``kernels.conv2d(..., activation=)``), the
+    flatten is a view, and backward reads the gradient once for the dropout and the activation together
+    (``kernels.activation_backward(..., mask=)``) before ``kernels.conv2d_backward``. The results (output,
+    ``param_grads``, each operation's ``param_grad``) are what the operations would have produced; the
+    convolution's own output before the activation is never formed, so ``operations[0].output`` is None.
     """
 
     def __init__(self, out_channels: int, param_size: int, dropout: float = 1.0, weight_init: str = "normal",
@@ -316,3 +323,47 @@ class Conv2D(Layer):
             self.operations.append(Flatten())
         if self.dropout < 1.0:
             self.operations.append(Dropout(self.dropout, seed=self._dropout_seed()))
+
+    def _fused_activation(self) -> Optional[str]:
+        """The kernel activation name when operations are [Conv2D_Op, act(, Flatten)(, Dropout)]."""
+        ops = self.operations
+        if len(ops) < 2 or type(ops[0]) is not Conv2D_Op:
+            return None
+        if [type(op) for op in ops[2:]] not in ([], [Flatten], [Dropout], [Flatten, Dropout]):
+            return None
+        return FUSABLE.get(type(ops[1]))
+
+    def _forward_ops(self, x, inference):
+        name = self._fused_activation()
+        if name is None:
+            return super()._forward_ops(x, inference)
+        conv, act = self.operations[:2]
+        conv.input_ = x
+        # x is (B, C_in, H, W) -> y = act(conv(x)) (B, C_out, H_out, W_out)
+        y = kernels.conv2d(conv._x(), conv._kernel_param(), stride=conv.stride, padding=conv.padding,
+                           activation=name)
+        conv.output, act.input_, act.output = None, None, y
+        for op in self.operations[2:]:
+            y = op.forward(y, inference)
+        return y
+
+    def _backward_ops(self, grad, need_input_grad=True):
+        name = self._fused_activation()
+        if name is None:
+            return super()._backward_ops(grad, need_input_grad)
+        conv, act = self.operations[:2]
+        assert_same_shape(self.operations[-1].output, grad)
+        y = act.output  # (B, C_out, H_out, W_out), after the activation and before any dropout
+        grad = as_float(grad, y.dtype).reshape(y.shape)
+        dropout = self.operations[-1] if type(self.operations[-1]) is Dropout else None
+        if dropout is None and name == "linear":
+            grad_conv = grad
+        else:
+            mask = None if dropout is None else dropout.mask.reshape(y.shape)
+            grad_conv = kernels.activation_backward(y, grad, name, mask=mask)
+        for op in self.operations[1:]:
+            op.input_grad = None  # folded into grad_conv
+        grad_x, grad_w = kernels.conv2d_backward(conv._x(), conv._kernel_param(), grad_conv, stride=conv.stride,
+                                                 padding=conv.padding, need_grad_x=need_input_grad)
+        conv.input_grad, conv.param_grad = grad_x, grad_w
+        return grad_x

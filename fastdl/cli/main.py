@@ -61,6 +61,8 @@ def _cmd_bench(args) -> int:
     import fastdl
     from fastdl.cli import bench, bench_mixed
 
+    if args.profile:
+        return _profile(args)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
         print("error: --plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)",
               file=sys.stderr)
@@ -91,6 +93,24 @@ def _cmd_bench(args) -> int:
     if args.plot and rows:
         bench.write_plot(rows, args.plot)
         print(f"wrote {args.plot}")
+    return 0
+
+
+def _profile(args) -> int:
+    import json
+
+    import fastdl
+    from fastdl.cli import bench, profile
+
+    if args.backend:
+        fastdl.set_backend(args.backend)
+    report = profile.profile(args.profile, steps=10 if args.quick else 30)
+    print(f"backend: {fastdl.get_backend()}, fp32, {fastdl.get_num_threads()} threads")
+    print(profile.format_profile(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": bench.machine_info(), "profile": report}, f, indent=2)
+        print(f"wrote {args.json}")
     return 0
 
 
@@ -154,6 +174,9 @@ def make_parser() -> argparse.ArgumentParser:
     section.add_argument("--mixed-only", action="store_true",
                          help="only the section where fastdl takes turns with NumPy / PyTorch (cpu backend)")
     section.add_argument("--no-mixed", action="store_true", help="only the kernels against the NumPy reference")
+    section.add_argument("--profile", choices=["mlp", "cnn", "lstm"],
+                         help="one training step of a book model, kernel by kernel, against this machine's "
+                              "measured compute peak and copy bandwidth (the roofline)")
     bench.set_defaults(func=_cmd_bench)
 
     info = commands.add_parser("info", help="versions, CPU features, kernels chosen, threads, GPU")

@@ -11,11 +11,11 @@ returns new arrays.
 #: ``fastdl.kernels`` take keyword arguments and defaults, and turn ``keep_prob``/``seed`` into ``key``/``threshold``)
 BACKEND_SIGNATURES = {
     "activation": "(x, name) -> y",
-    "activation_backward": "(y, grad_y, name) -> grad_x",
+    "activation_backward": "(y, grad_y, name, mask) -> grad_x",
     "matmul": "(a, b, trans_a, trans_b) -> c",
     "linear": "(x, w, b, activation) -> y",
     "linear_backward": "(x, w, y, grad_y, activation, need_grad_x) -> (grad_x, grad_w, grad_b)",
-    "conv2d": "(x, w, stride, padding) -> y",
+    "conv2d": "(x, w, stride, padding, activation) -> y",
     "conv2d_backward": "(x, w, grad_y, stride, padding, need_grad_x) -> (grad_x, grad_w)",
     "softmax_cross_entropy": "(logits, target, eps, reduction) -> (loss, grad_logits)",
     "cross_entropy": "(logits, target, reduction) -> (loss, grad_logits)",

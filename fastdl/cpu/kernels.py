@@ -34,9 +34,9 @@ def activation(x, name):
     return _core.activation_forward(x, name)
 
 
-def activation_backward(y, grad_y, name):
-    # y, grad_y are any shape (alike) -> grad_x from the activation's output y
-    return _core.activation_backward(y, grad_y, name)
+def activation_backward(y, grad_y, name, mask=None):
+    # y, grad_y (and the bool mask) are any shape (alike) -> grad_x from the activation's output y, 0 where masked
+    return _core.activation_backward(y, grad_y, name, mask)
 
 
 def dropout(x, key, threshold):

@@ -12,6 +12,7 @@ import numpy as np
 
 from fastdl.cuda._compat import cuda
 from fastdl.cuda._device import Io, empty, flat, grid_1d, launch, threads_1d
+from fastdl.cuda.dropout import dropout_backward_dev
 
 ACT_CODES = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 
@@ -109,7 +110,10 @@ def activation(x, name):
     return io.out(activation_dev(io.arrays[0], name))
 
 
-def activation_backward(y, grad_y, name):
-    """grad_x from the activation output y and grad_y (sigmoid y(1-y)g, tanh (1-y^2)g, relu g*(y>0))."""
-    io = Io(y, grad_y)
-    return io.out(activation_backward_dev(io.arrays[0], io.arrays[1], name))
+def activation_backward(y, grad_y, name, mask=None):
+    """grad_x from the activation output y and grad_y (sigmoid y(1-y)g, tanh (1-y^2)g, relu g*(y>0)); 0 where
+    the bool ``mask`` (a dropout's) is False, in a second launch."""
+    io = Io(y, grad_y, mask)
+    yd, gd, md = io.arrays
+    grad_x = activation_backward_dev(yd, gd, name)
+    return io.out(grad_x if md is None else dropout_backward_dev(grad_x, md))

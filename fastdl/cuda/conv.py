@@ -22,6 +22,7 @@ import numpy as np
 from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 from fastdl.cuda._compat import cuda, int64 as I64, uint32 as U32, uint64 as U
 from fastdl.cuda._device import Io, empty, flat, grid_1d, launch, threads_1d, workspace, zeros
+from fastdl.cuda.activations import activation_dev
 from fastdl.cuda.matmul import gemm
 
 COLS_LIMIT = 1 << 26  # elements of per-image scratch (partials, dcols) per chunk of images
@@ -243,10 +244,12 @@ def conv2d_backward_dev(x, w, grad_y, stride=1, padding="same", need_grad_x=True
     return (gx if need_grad_x else None), gw
 
 
-def conv2d(x, w, stride=1, padding="same"):
-    """y (B, C_out, H_out, W_out) = cross-correlation of x (B, C_in, H, W) with w (C_in, C_out, K, K)."""
+def conv2d(x, w, stride=1, padding="same", activation="linear"):
+    """y (B, C_out, H_out, W_out) = act(cross-correlation of x (B, C_in, H, W) with w (C_in, C_out, K, K)); the
+    activation is a second launch over y (the GEMM epilogue does not apply it yet)."""
     io = Io(x, w)
-    return io.out(conv2d_dev(*io.arrays, stride=stride, padding=padding))
+    y = conv2d_dev(*io.arrays, stride=stride, padding=padding)
+    return io.out(y if activation == "linear" else activation_dev(y, activation))
 
 
 def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):

@@ -81,13 +81,17 @@ def dropout(x, key, threshold):
     return io.out(y), io.out(mask)
 
 
-def dropout_backward(grad_y, mask):
-    """grad_y where mask, else 0."""
-    io = Io(grad_y, mask)
-    gd, md = io.arrays
+def dropout_backward_dev(gd, md):
+    """A new device array: gd where md, else 0 (gd, md device arrays of one shape)."""
     out = empty(gd.shape, gd.dtype)
     n = gd.size
     if n:
         t = threads_1d()
         launch(_backward_kernel(gd.dtype), grid_1d(n, t), t, flat(gd), flat(md), flat(out), n)
-    return io.out(out)
+    return out
+
+
+def dropout_backward(grad_y, mask):
+    """grad_y where mask, else 0."""
+    io = Io(grad_y, mask)
+    return io.out(dropout_backward_dev(*io.arrays))

@@ -29,9 +29,15 @@ def activation(x, name):
     raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
 
 
-def activation_backward(y, grad_y, name):
-    """grad_x from the output y = act(x) and grad_y (both the same shape)."""
-    # y, grad_y are any shape (equal)
+def activation_backward(y, grad_y, name, mask=None):
+    """grad_x from the output y = act(x) and grad_y (both the same shape); 0 where the bool ``mask`` (a
+    dropout's, of the same shape) is False."""
+    # y, grad_y, mask are any shape (equal)
+    grad_x = _activation_backward(y, grad_y, name)
+    return grad_x if mask is None else np.where(mask, grad_x, 0).astype(grad_x.dtype, copy=False)
+
+
+def _activation_backward(y, grad_y, name):
     if name == "linear":
         return grad_y.copy()
     if name == "sigmoid":

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fastdl.contract.conv_geometry import conv_output_size, conv_padding
+from fastdl.reference.activations import activation
 
 
 def _geometry(x, w, stride, padding):
@@ -27,13 +28,14 @@ def _patches(x, K, stride, before, after, H_out, W_out):
     return win[:, :, : (H_out - 1) * stride + 1 : stride, : (W_out - 1) * stride + 1 : stride]
 
 
-def conv2d(x, w, stride=1, padding="same"):
-    """y[b,o,i,j] = sum_{c,p,q} w[c,o,p,q] * xpad[b, c, i*stride+p, j*stride+q]."""
+def conv2d(x, w, stride=1, padding="same", activation_name="linear"):
+    """y[b,o,i,j] = act(sum_{c,p,q} w[c,o,p,q] * xpad[b, c, i*stride+p, j*stride+q])."""
     # x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y is (B, C_out, H_out, W_out)
     K, before, after, H_out, W_out = _geometry(x, w, stride, padding)
     cols = _patches(x, K, stride, before, after, H_out, W_out)
     y = np.tensordot(cols, w, axes=([1, 4, 5], [0, 2, 3]))  # (B, H_out, W_out, C_out)
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    y = np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+    return y if activation_name == "linear" else activation(y, activation_name)
 
 
 def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):

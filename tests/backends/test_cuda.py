@@ -106,6 +106,15 @@ def test_activation(rng, dtype, act):
     x = random(rng, (3, 7), dtype)
     y, _ = check_op("activation", (x, act), "cuda", dtype=dtype)
     check_op("activation_backward", (np.asarray(y), random(rng, (3, 7), dtype), act), "cuda", dtype=dtype)
+    mask = rng.random((3, 7)) < 0.6
+    check_op("activation_backward", (np.asarray(y), random(rng, (3, 7), dtype), act), "cuda", {"mask": mask},
+             dtype=dtype)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_conv2d_with_activation(rng, dtype, act):
+    x, w = random(rng, (2, 2, 5, 4), dtype), random(rng, (2, 3, 3, 3), dtype)
+    check_op("conv2d", (x, w), "cuda", {"activation": act}, dtype=dtype)
 
 
 @pytest.mark.parametrize("act", ACTS)

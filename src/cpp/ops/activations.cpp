@@ -25,13 +25,29 @@ void activation_forward_kernel(Activation act, const T* x, T* y, index_t n) {
 }
 
 template <typename T>
-void activation_backward_kernel(Activation act, const T* y, const T* grad_y, T* grad_x, index_t n) {
-    run_elementwise<T>(act, true, y, grad_y, grad_x, n);
+void activation_backward_kernel(Activation act, const T* y, const T* grad_y, const std::uint8_t* mask, T* grad_x,
+                                index_t n) {
+    if (!mask) {
+        run_elementwise<T>(act, true, y, grad_y, grad_x, n);
+        return;
+    }
+    // each block is masked right after it is written, while it is still in L1
+    constexpr index_t kBlock = 2048;
+    const ActivationSpanFn<T> fn = activation_span_for<T>(active_vec_isa());
+    parallel_chunks(n, index_t(1) << 16, [&](index_t lo, index_t hi) {
+        for (index_t b = lo; b < hi; b += kBlock) {
+            const index_t e = std::min(hi, b + kBlock);
+            fn(act, true, y + b, grad_y + b, grad_x + b, e - b);
+            for (index_t k = b; k < e; ++k) grad_x[k] = mask[k] ? grad_x[k] : T(0);
+        }
+    });
 }
 
 template void activation_forward_kernel<float>(Activation, const float*, float*, index_t);
 template void activation_forward_kernel<double>(Activation, const double*, double*, index_t);
-template void activation_backward_kernel<float>(Activation, const float*, const float*, float*, index_t);
-template void activation_backward_kernel<double>(Activation, const double*, const double*, double*, index_t);
+template void activation_backward_kernel<float>(Activation, const float*, const float*, const std::uint8_t*, float*,
+                                                index_t);
+template void activation_backward_kernel<double>(Activation, const double*, const double*, const std::uint8_t*,
+                                                 double*, index_t);
 
 }  // namespace fastdl

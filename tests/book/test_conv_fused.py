@@ -1,0 +1,93 @@
+"""The Conv2D layer's fused path (activation in the convolution's epilogue, dropout and activation gradients in
+one pass) against the same layer run operation by operation, and its gradients against finite differences."""
+
+import numpy as np
+import pytest
+
+import fastdl
+from fastdl.activations import Linear, ReLU, Sigmoid, Tanh
+from fastdl.layers import Conv2D, Layer
+
+BACKENDS = ["numpy"] + (["cpu"] if fastdl.backend.cpu_available() else [])
+
+
+def _layer(activation, flatten, dropout, dtype):
+    layer = Conv2D(5, 3, activation=activation(), flatten=flatten, dropout=dropout, dtype=dtype)
+    layer.seed = 7
+    return layer
+
+
+def _run(layer, x, grad_out, fused, need_input_grad=True):
+    if not fused:  # the operations one by one, as the book runs them
+        layer._forward_ops = lambda x, inference: Layer._forward_ops(layer, x, inference)
+        layer._backward_ops = lambda g, need=True: Layer._backward_ops(layer, g, need)
+    y = layer.forward(x)
+    grad_x = layer.backward(grad_out(y), need_input_grad=need_input_grad)
+    return y, grad_x, [g.copy() for g in layer.param_grads]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dropout", [1.0, 0.7])
+@pytest.mark.parametrize("flatten", [False, True])
+@pytest.mark.parametrize("activation", [Linear, Sigmoid, Tanh, ReLU])
+def test_fused_conv_layer_equals_its_operations(backend, activation, flatten, dropout, dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 2, 7, 11)).astype(dtype)
+    grad_out = lambda y: np.random.default_rng(2).standard_normal(y.shape).astype(dtype)  # noqa: E731
+    with fastdl.use_backend(backend):
+        fused_layer = _layer(activation, flatten, dropout, dtype)
+        assert fused_layer._fused_activation() is None  # not set up yet
+        fused = _run(fused_layer, x, grad_out, True)
+        assert fused_layer._fused_activation() == activation.__name__.lower()
+        ops = _run(_layer(activation, flatten, dropout, dtype), x, grad_out, False)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for a, b in zip([fused[0], fused[1]] + fused[2], [ops[0], ops[1]] + ops[2]):
+        np.testing.assert_allclose(a, b, **tol)
+    if dropout < 1:
+        assert np.any(fused[0] == 0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_first_layer_skips_the_input_gradient(backend):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 1, 6, 6))
+    with fastdl.use_backend(backend):
+        layer = _layer(Tanh, True, 0.8, np.float64)
+        y, grad_x, grads = _run(layer, x, np.ones_like, True, need_input_grad=False)
+        full = _run(_layer(Tanh, True, 0.8, np.float64), x, np.ones_like, True)
+    assert grad_x is None
+    np.testing.assert_allclose(grads[0], full[2][0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("activation", [Sigmoid, Tanh])
+def test_fused_gradients_against_finite_differences(backend, activation):
+    """float64, no dropout (a mask is redrawn each forward): d(sum(y * r))/dx and /dW by central differences."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 2, 5, 4))
+    r = rng.standard_normal((2, 5 * 5 * 4))
+    with fastdl.use_backend(backend):
+        layer = _layer(activation, True, 1.0, np.float64)
+        layer.forward(x)
+        grad_x = layer.backward(r)
+        grad_w = layer.param_grads[0].copy()
+        W = layer.params[0]
+
+        def loss():
+            return float(np.sum(layer.forward(x) * r))
+
+        h = 1e-6
+        for index in [(0, 0, 1, 1), (1, 0, 2, 1), (1, 1, 4, 3)]:
+            x[index] += h
+            up = loss()
+            x[index] -= 2 * h
+            down = loss()
+            x[index] += h
+            assert grad_x[index] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-8)
+        for index in [(0, 0, 0, 0), (1, 4, 2, 1), (0, 2, 1, 2)]:
+            W[index] += h
+            up = loss()
+            W[index] -= 2 * h
+            down = loss()
+            W[index] += h
+            assert grad_w[index] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-8)
