@@ -392,7 +392,8 @@ UPDATE_RULES = {"sgd": False, "sgd_momentum": True, "adagrad": True, "regularize
 
 
 def _update_problem(rule, params, grads, states):
-    """None when ``parameter_update`` can take these arguments, else ``(exception type, message)``."""
+    """None when ``parameter_update`` can take these arrays (memory overlap aside: ``_overlap_problem``), else
+    ``(exception type, message)``. Runs on every optimizer step, so it stays cheap."""
     op = "parameter_update"
     if rule not in UPDATE_RULES:
         return ValueError, f"{op}: rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}"
@@ -400,28 +401,35 @@ def _update_problem(rule, params, grads, states):
     if len(grads) != len(params) or len(states) != want_states:
         return ValueError, (f"{op}: got {len(params)} params, {len(grads)} grads and {len(states)} states; rule "
                             f"{rule!r} needs one grad per param and {want_states} states")
-    spans = []
     for i, param in enumerate(params):
-        group = [("params", param), ("grads", grads[i])] + ([("states", states[i])] if want_states else [])
+        group = (("params", param), ("grads", grads[i])) + ((("states", states[i]),) if want_states else ())
         for name, a in group:
             if type(a) is not np.ndarray:
                 return TypeError, f"{op}: {name}[{i}] must be a NumPy array (updated in place), got {type(a).__name__}"
-            if a.dtype != param.dtype or a.dtype not in (np.float32, np.float64):
+            if a.dtype != param.dtype or a.dtype not in _FLOAT_DTYPES:
                 return TypeError, (f"{op}: {name}[{i}] has dtype {a.dtype}; params[{i}] and its grad and state "
                                    f"must share one dtype, float32 or float64")
             if a.shape != param.shape:
                 return ValueError, (f"{op}: {name}[{i}] has shape {a.shape}, params[{i}] has {param.shape}; "
                                     f"they must match")
-            if not (a.flags.c_contiguous and a.flags.writeable):
+            flags = a.flags
+            if not (flags.c_contiguous and flags.writeable):
                 return ValueError, f"{op}: {name}[{i}] must be C-contiguous and writeable (it is updated in place)"
-            if a.size:
-                start = a.ctypes.data
-                spans.append((start, start + a.nbytes, f"{name}[{i}]"))
-    spans.sort()
+    return None
+
+
+def _overlap_problem(params, grads, states):
+    """``(ValueError, message)`` when two of the arrays share memory, else None."""
+    named = [(f"params[{i}]", a) for i, a in enumerate(params)] + [(f"grads[{i}]", a) for i, a in enumerate(grads)]
+    named += [(f"states[{i}]", a) for i, a in enumerate(states)]
+    spans = sorted((a.ctypes.data, a.ctypes.data + a.nbytes, name) for name, a in named if a.size)
     for (_, end, first), (start, _, second) in zip(spans, spans[1:]):
         if start < end:
-            return ValueError, f"{op}: {first} and {second} share memory; every array must be distinct"
+            return ValueError, f"parameter_update: {first} and {second} share memory; every array must be distinct"
     return None
+
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0):
@@ -437,7 +445,7 @@ def parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0)
     memory, each grad and state of its parameter's shape and dtype. On the cpu backend every parameter is
     updated by ONE C++ call (per dtype); the result equals the NumPy rule bit for bit.
     """
-    problem = _update_problem(rule, params, grads, states)
+    problem = _update_problem(rule, params, grads, states) or _overlap_problem(params, grads, states)
     if problem is not None:
         raise problem[0](problem[1])
     _impl("parameter_update")(rule, list(params), list(grads), list(states), float(lr), float(hyper), float(clip))
@@ -445,8 +453,19 @@ def parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0)
 
 def try_parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0):
     """``parameter_update`` when it accepts these arrays (returns True); otherwise changes nothing and
-    returns False, so that the caller updates them its own way (device arrays, views, shared memory)."""
+    returns False, so that the caller updates them its own way (device arrays, views, shared memory).
+
+    This is the optimizers' path, run every step: the memory-overlap check is left to the backend, where it
+    costs nothing. The C++ step checks it before it writes anything (and says so with a ValueError, taken
+    here as "not accepted"); the NumPy rule updates aliased arrays one after the other, as the book's loop."""
     if _update_problem(rule, params, grads, states) is not None:
         return False
-    _impl("parameter_update")(rule, list(params), list(grads), list(states), float(lr), float(hyper), float(clip))
+    if len({p.dtype for p in params}) > 1 and _overlap_problem(params, grads, states) is not None:
+        return False  # one backend call per dtype: the second must not find an overlap after the first wrote
+    try:
+        _impl("parameter_update")(rule, list(params), list(grads), list(states), float(lr), float(hyper), float(clip))
+    except ValueError:
+        if _overlap_problem(params, grads, states) is None:
+            raise
+        return False
     return True

@@ -1,8 +1,10 @@
 // parameter_update.cpp — bind_parameter_update(): one optimizer step over lists of parameters, gradients and
 // states (ops/parameter_update.hpp). The arrays are updated in place, so none may be copied or cast: each must
-// already be a C-contiguous, writeable array of the one float dtype (fastdl.kernels.parameter_update checks
-// that, and distinct memory, before it calls here; these checks only keep a direct call from crashing).
+// already be a C-contiguous, writeable array of the one float dtype (fastdl.kernels checks that first), and no
+// two may share memory: that is checked here, before anything is written, where it costs nothing.
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bind/array_checks.hpp"
@@ -32,6 +34,22 @@ carray<T> checked(const py::list& items, size_t i, const char* name) {
     return array;
 }
 
+// ValueError unless no two arrays of the slots share a byte (the chunks run in parallel)
+template <typename T>
+void require_distinct(const std::vector<ParamSlot<T>>& slots) {
+    std::vector<std::pair<const T*, const T*>> spans;
+    for (const ParamSlot<T>& s : slots) {
+        if (s.n == 0) continue;
+        for (const T* start : {static_cast<const T*>(s.param), static_cast<const T*>(s.grad),
+                               static_cast<const T*>(s.state)})
+            if (start) spans.emplace_back(start, start + s.n);
+    }
+    std::sort(spans.begin(), spans.end());
+    for (size_t i = 1; i < spans.size(); ++i)
+        require(spans[i].first >= spans[i - 1].second,
+                "parameter_update: two of the arrays share memory; every array must be distinct");
+}
+
 template <typename T>
 void parameter_update_py(const std::string& rule, const py::list& params, const py::list& grads,
                          const py::list& states, double lr, double hyper, double clip) {
@@ -58,6 +76,7 @@ void parameter_update_py(const std::string& rule, const py::list& params, const 
         keep.push_back(p);
         keep.push_back(g);
     }
+    require_distinct(slots);
     without_gil([&] { parameter_update<T>(slots, settings); });
 }
 
