@@ -49,22 +49,9 @@ def test_cnn_step_mnist_shape(benchmark, backend_name, rng):
 def test_lstm_model_step(benchmark, backend_name, rng):
     """The book's LSTM+LSTM model step (single_step + optim.step), T=25, batch 32, hidden 256, V=62
     (the book's NumPy code: about 87 ms here)."""
-    from fastdl.rnn import LSTMLayer, RNNModel
-    from fastdl.rnn.optimizers import SGD
+    from fastdl.cli.profile import lstm_step
 
-    vocab, steps, batch = 62, 25, 32
-    model = RNNModel([LSTMLayer(256, 128, weight_scale=0.1), LSTMLayer(256, vocab, weight_scale=0.01)],
-                     sequence_length=steps, vocab_size=vocab, seed=1)
-    optim = SGD(lr=0.01)
-    optim.model = model
-    eye = np.eye(vocab, dtype=np.float32)
-    x = eye[rng.integers(0, vocab, size=(batch, steps))]
-    y = eye[rng.integers(0, vocab, size=(batch, steps))]
-
-    def step():
-        model.single_step(x, y)
-        optim.step()
-
+    step = lstm_step()
     group = "ch6 LSTM+LSTM step T25 B32 H256"
     benchmark.group = group
     benchmark(step)

@@ -26,6 +26,7 @@ import numpy as np
 
 import fastdl
 from fastdl.cli.bench import machine_info
+from fastdl.cli.profile import lstm_step
 
 DEBIAN_FASHION_MNIST = "/usr/share/datasets/fashion-mnist"
 PAUSE_S = 0.3
@@ -70,25 +71,6 @@ def fastdl_epoch(model, X, y):
         trainer.fit(X, y, X[:60], y[:60], epochs=1, eval_every=2, batch_size=60, seed=next(seeds),
                     restart=False, early_stopping=False)
     return epoch
-
-
-def fastdl_lstm_step(rng):
-    from fastdl.rnn import LSTMLayer, RNNModel
-    from fastdl.rnn.optimizers import SGD
-
-    vocab, steps, batch = 62, 25, 32
-    model = RNNModel([LSTMLayer(256, 128, weight_scale=0.1), LSTMLayer(256, vocab, weight_scale=0.01)],
-                     sequence_length=steps, vocab_size=vocab, seed=1)
-    optim = SGD(lr=0.01)
-    optim.model = model
-    eye = np.eye(vocab, dtype=np.float32)
-    x = eye[rng.integers(0, vocab, size=(batch, steps))]
-    y = eye[rng.integers(0, vocab, size=(batch, steps))]
-
-    def step():
-        model.single_step(x, y)
-        optim.step()
-    return step
 
 
 # -- PyTorch -----------------------------------------------------------------------------------------
@@ -176,7 +158,7 @@ def main(argv=None):
             continue
         with fastdl.use_backend("cpu"):
             if model == "lstm":
-                contenders = {"fastdl": fastdl_lstm_step(rng), "torch": torch_lstm_step(torch, rng)}
+                contenders = {"fastdl": lstm_step(), "torch": torch_lstm_step(torch, rng)}
                 times = compare(contenders, args.rounds, 9)
             else:
                 contenders = {"fastdl": fastdl_epoch(model, X, y), "torch": torch_epoch(torch, model, X, y)}

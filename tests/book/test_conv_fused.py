@@ -76,18 +76,16 @@ def test_fused_gradients_against_finite_differences(backend, activation):
         def loss():
             return float(np.sum(layer.forward(x) * r))
 
-        h = 1e-6
-        for index in [(0, 0, 1, 1), (1, 0, 2, 1), (1, 1, 4, 3)]:
-            x[index] += h
-            up = loss()
-            x[index] -= 2 * h
-            down = loss()
-            x[index] += h
-            assert grad_x[index] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-8)
-        for index in [(0, 0, 0, 0), (1, 4, 2, 1), (0, 2, 1, 2)]:
-            W[index] += h
-            up = loss()
-            W[index] -= 2 * h
-            down = loss()
-            W[index] += h
-            assert grad_w[index] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-8)
+        for array, grad, indices in ((x, grad_x, [(0, 0, 1, 1), (1, 0, 2, 1), (1, 1, 4, 3)]),
+                                     (W, grad_w, [(0, 0, 0, 0), (1, 4, 2, 1), (0, 2, 1, 2)])):
+            for index in indices:
+                assert grad[index] == pytest.approx(_central_difference(loss, array, index), rel=1e-6, abs=1e-8)
+
+
+def _central_difference(loss, array, index, h=1e-6):
+    array[index] += h
+    up = loss()
+    array[index] -= 2 * h
+    down = loss()
+    array[index] += h
+    return (up - down) / (2 * h)
