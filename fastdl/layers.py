@@ -150,7 +150,11 @@ class Layer(DeviceResident):
         io.load_params(self, state, strict)
 
     def _forward_ops(self, x, inference):
-        for operation in self.operations:
+        return self._forward_ops_from(0, x, inference)
+
+    def _forward_ops_from(self, start, x, inference):
+        """Run ``operations[start:]`` on x: what follows a fused kernel (Flatten, Dropout)."""
+        for operation in self.operations[start:]:
             x = operation.forward(x, inference)
         return x
 
@@ -249,9 +253,7 @@ class Dense(Layer):
         w_op.input_, w_op.output = x, None
         b_op.input_, b_op.output = None, None
         act.input_, act.output = None, y
-        for op in self.operations[3:]:
-            y = op.forward(y, inference)
-        return y
+        return self._forward_ops_from(3, y, inference)
 
     def _backward_ops(self, grad, need_input_grad=True):
         name = self._fused_activation()
@@ -343,16 +345,13 @@ class Conv2D(Layer):
         y = kernels.conv2d(conv._x(), conv._kernel_param(), stride=conv.stride, padding=conv.padding,
                            activation=name)
         conv.output, act.input_, act.output = None, None, y
-        for op in self.operations[2:]:
-            y = op.forward(y, inference)
-        return y
+        return self._forward_ops_from(2, y, inference)
 
     def _backward_ops(self, grad, need_input_grad=True):
         name = self._fused_activation()
         if name is None:
             return super()._backward_ops(grad, need_input_grad)
         conv, act = self.operations[:2]
-        assert_same_shape(self.operations[-1].output, grad)
         y = act.output  # (B, C_out, H_out, W_out), after the activation and before any dropout
         grad = as_float(grad, y.dtype).reshape(y.shape)
         dropout = self.operations[-1] if type(self.operations[-1]) is Dropout else None

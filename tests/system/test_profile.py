@@ -50,4 +50,5 @@ def test_profile_command_prints_the_table_and_writes_json(tmp_path, capsys, monk
     rows = {r["kernel"]: r for r in report["rows"]}
     assert rows["linear"]["calls"] == 2 and rows["linear"]["gflops"] > 0
     assert rows["parameter_update"]["bound"] == "memory"
-    assert report["step_ms"] >= sum(r["ms"] for r in report["rows"])
+    assert report["other_ms"] >= 0  # every step lasts at least as long as the kernels it ran
+    assert report["step_ms"] > 0
