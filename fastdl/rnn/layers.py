@@ -16,7 +16,8 @@ What is different: the recurrence does not loop over per-step nodes. ``forward``
 parameters into the kernel contract's stacked ``w (in + h, G*h)`` / ``b (G*h,)`` and runs one fused
 sequence kernel (``kernels.rnn_forward`` / ``lstm_forward`` / ``gru_forward``), then the output
 projection over all ``B*T`` rows at once with ``kernels.linear``. The packing is redone on every
-forward (it is cheap), so optimizers may update the ``'value'`` arrays in place, or replace them.
+forward (into arrays the layer reuses), so optimizers may update the ``'value'`` arrays in place, or
+replace them.
 There is no ``cells`` list, so any sequence length works after the first batch. Layers compute in
 ``dtype`` (float32 by default, float64 for the book's exact numbers); inputs are cast to it.
 
@@ -83,22 +84,34 @@ class _SequenceLayer:
             self.params[key] = {"value": value, "deriv": np.zeros_like(value)}
 
     def _clear_gradients(self) -> None:
-        """Reset every ``params[key]['deriv']`` to zeros."""
+        """Reset every ``params[key]['deriv']`` to zeros (in place when it still has its value's shape)."""
         for entry in self.params.values():
-            entry["deriv"] = np.zeros_like(entry["value"])
+            deriv, value = entry["deriv"], entry["value"]
+            if isinstance(deriv, np.ndarray) and deriv.shape == value.shape and deriv.dtype == value.dtype:
+                deriv.fill(0)
+            else:
+                entry["deriv"] = np.zeros_like(value)
 
     # -- packing between the book's dict and the kernels' stacked layout -----------------------------
-    def _block(self, weights: GateWeights) -> np.ndarray:
-        if isinstance(weights, str):
-            return self.params[weights]["value"]
-        x_key, h_key = weights
-        return np.concatenate([self.params[x_key]["value"], self.params[h_key]["value"]], axis=0)
-
     def _pack(self) -> Tuple[np.ndarray, np.ndarray]:
-        """``(w (in + h, G*h), b (G*h,))`` from the dict values, in the layer's dtype."""
-        w = np.concatenate([self._block(g) for g in self.GATE_WEIGHTS], axis=1)
-        b = np.concatenate([self.params[k]["value"].reshape(-1) for k in self.GATE_BIASES])
-        return as_float(w, self.dtype), as_float(b, self.dtype)
+        """``(w (in + h, G*h), b (G*h,))`` from the dict values, in the layer's dtype, written into two
+        arrays the layer keeps from call to call (no fresh memory per step; the sequence kernels keep
+        their own copy of what backward needs)."""
+        h, n_in = self.hidden_size, self.vocab_size
+        shape = (n_in + h, len(self.GATE_WEIGHTS) * h)
+        w, b = getattr(self, "_packed", (None, None))
+        if w is None or w.shape != shape or w.dtype != self.dtype:
+            w, b = np.empty(shape, self.dtype), np.empty(shape[1], self.dtype)
+            self._packed = (w, b)
+        for g, (weights, b_key) in enumerate(zip(self.GATE_WEIGHTS, self.GATE_BIASES)):
+            cols = slice(g * h, (g + 1) * h)
+            if isinstance(weights, str):
+                w[:, cols] = self.params[weights]["value"]
+            else:
+                w[:n_in, cols] = self.params[weights[0]]["value"]
+                w[n_in:, cols] = self.params[weights[1]]["value"]
+            b[cols] = self.params[b_key]["value"].reshape(-1)
+        return w, b
 
     def _unpack_grads(self, grad_w: np.ndarray, grad_b: np.ndarray) -> None:
         """Add the kernel's stacked gradients into the dict derivs."""
