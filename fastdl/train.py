@@ -6,7 +6,7 @@ place, so the caller's network object holds the best parameters too (``trainer.n
 object). Shuffling and dropout masks use generators seeded from fit's ``seed``; the global NumPy RNG is
 never touched. ``restart=True`` also resets the optimizer's running state (velocities, AdaGrad sums),
 which the book carried over into the re-initialised network. ``progress=True`` shows a tqdm bar when
-tqdm is installed.
+tqdm is installed. ``fit`` returns the history of its evaluations and logs its lines to ``logging``.
 
 Faster than the book, same batches: each epoch's batches hold exactly the rows the book's
 ``permute_data`` + ``generate_batches`` would give (the same generator draws), but they are gathered into
@@ -18,8 +18,10 @@ On the cuda backend the network's layers keep their parameters on the device (``
 and the early-stopping copy (``deepcopy``) and its restore (state dicts) see the current values.
 """
 
+import logging
+import time
 from copy import deepcopy
-from typing import Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +30,11 @@ from fastdl.utils.progress import progress_bar
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import Optimizer
 from fastdl.utils.np_utils import ShapeMismatchError, permute_data
+
+LOGGER = logging.getLogger("fastdl")
+
+#: the progress bar is redrawn at most once per this many batches (its cost stays off the step)
+BAR_EVERY = 25
 
 #: evaluation runs the test set through the network this many rows at a time (or batch_size, if larger)
 EVAL_ROWS = 1024
@@ -48,10 +55,17 @@ class Trainer:
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
             epochs: int = 100, eval_every: int = 10, batch_size: int = 32, seed: Optional[int] = 1,
             single_output: bool = False, restart: bool = True, early_stopping: bool = True,
-            conv_testing: bool = False, progress: bool = False) -> None:
+            conv_testing: bool = False, progress: bool = False) -> List[Dict[str, Any]]:
         """Train for ``epochs`` epochs of shuffled mini-batches, evaluating on the whole test set every
         ``eval_every`` epochs; with ``early_stopping`` stop at the first evaluation whose loss does not
         improve and restore the best model. ``single_output`` is accepted and unused (as in the book).
+
+        Returns the history (also ``self.history``): one dict per evaluation with ``epoch``, ``loss``
+        (the test loss), ``accuracy`` (arg-max accuracy for one-hot targets, else None), ``seconds``
+        since fit began and ``train_seconds`` (the same without the evaluations). It prints the book's
+        lines and logs them (INFO) to ``logging.getLogger("fastdl")``. Afterwards ``epochs_trained`` and
+        ``train_seconds`` (the wall time of the epochs, evaluations not counted) describe the run. ``progress=True`` shows a per-batch
+        tqdm bar (when tqdm is installed) with the running training loss.
         """
         setattr(self.optim, "max_epochs", epochs)
         self.optim._setup_decay()
@@ -69,42 +83,53 @@ class Trainer:
         self._seed_dropout(dropout_seq)
 
         batches = _ShuffledBatches(self, X_train, y_train, batch_size)
-        bar = progress_bar(epochs, progress, "epochs", "epoch")
-        log = print if bar is None else bar.write
+        bar = progress_bar(epochs * batches.count, progress, "training", "batch")
+        say = _Reporter(bar)
+        history: List[Dict[str, Any]] = []
+        self.history = history
+        start = time.perf_counter()
+        eval_seconds = 0.0
+        self.epochs_trained, self.train_seconds = 0, 0.0
         batch_loss = float("nan")
         try:
             for e in range(epochs):
                 for ii, (X_batch, y_batch) in enumerate(batches.epoch(shuffle_rng)):
                     batch_loss = self.net.train_batch(X_batch, y_batch)
                     self.optim.step()
+                    if bar is not None:
+                        say.batch_done(batch_loss, self.optim.lr)
                     if conv_testing:
-                        self._conv_testing_report(ii, X_batch, y_batch, X_test, y_test, log)
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{float(batch_loss):.3f}", lr=f"{float(self.optim.lr):.4g}")
+                        self._conv_testing_report(ii, X_batch, y_batch, X_test, y_test, say)
 
                 if (e + 1) % eval_every == 0:
-                    loss = self.net.loss.forward(self._predict(X_test, max(batch_size, EVAL_ROWS)), y_test)
+                    eval_start = time.perf_counter()
+                    preds = self._predict(X_test, max(batch_size, EVAL_ROWS))
+                    loss = self.net.loss.forward(preds, y_test)
+                    history.append({"epoch": e + 1, "loss": float(loss), "accuracy": _accuracy(preds, y_test),
+                                    "seconds": eval_start - start, "train_seconds": eval_start - start - eval_seconds})
+                    eval_seconds += time.perf_counter() - eval_start
                     if early_stopping:
                         if loss < self.best_loss:
-                            log(f"Validation loss after {e + 1} epochs is {loss:.3f}")
+                            say(f"Validation loss after {e + 1} epochs is {loss:.3f}")
                             self.best_loss = loss
                             self.best_epoch = e + 1
                             self._best_model = deepcopy(self.net)
                         else:
-                            log()
-                            log(f"Loss increased after epoch {e + 1}, final loss was {self.best_loss:.3f}, "
+                            say()
+                            say(f"Loss increased after epoch {e + 1}, final loss was {self.best_loss:.3f}, "
                                 f"\nusing the model from epoch {self.best_epoch}")
                             self._restore_best()
                             break
                     else:
-                        log(f"Validation loss after {e + 1} epochs is {loss:.3f}")
+                        say(f"Validation loss after {e + 1} epochs is {loss:.3f}")
 
                 if self.optim.final_lr:
                     self.optim._decay_lr()
+                self.epochs_trained = e + 1
         finally:
-            if bar is not None:
-                bar.close()
+            say.close()
+            self.train_seconds = time.perf_counter() - start - eval_seconds
+        return history
 
     # ------------------------------------------------------------------------------------------
     def generate_batches(self, X: np.ndarray, y: np.ndarray,
@@ -148,7 +173,7 @@ class Trainer:
             self.net = deepcopy(best)
         setattr(self.optim, "net", self.net)
 
-    def _conv_testing_report(self, ii, X_batch, y_batch, X_test, y_test, log) -> None:
+    def _conv_testing_report(self, ii, X_batch, y_batch, X_test, y_test, log: "_Reporter") -> None:
         """The book's ``conv_testing`` prints: batch loss every 10 batches, test accuracy every 100."""
         if ii % 10 == 0:
             batch_loss = self.net.loss.forward(self.net.forward(X_batch, inference=True), y_batch)
@@ -173,6 +198,7 @@ class _ShuffledBatches:
         self.trainer, self.X, self.y, self.size = trainer, X, y, size
         self.order = np.arange(X.shape[0])
         self.book_path = type(trainer).generate_batches is not Trainer.generate_batches
+        self.count = -(-X.shape[0] // size)  # batches per epoch
         self.X_buffer = np.empty((min(size, X.shape[0]),) + X.shape[1:], X.dtype)
         self.y_buffer = np.empty((min(size, y.shape[0]),) + y.shape[1:], y.dtype)
 
@@ -189,3 +215,45 @@ class _ShuffledBatches:
             np.take(self.X, rows, axis=0, out=X_batch)
             np.take(self.y, rows, axis=0, out=y_batch)
             yield X_batch, y_batch
+
+
+def _accuracy(preds: np.ndarray, y: np.ndarray) -> Optional[float]:
+    """Fraction of rows whose arg-max matches the one-hot target's; None for other targets."""
+    y = np.asarray(y)
+    if y.ndim != 2 or y.shape[1] < 2 or np.asarray(preds).shape != y.shape:
+        return None
+    return float(np.mean(np.argmax(preds, axis=1) == np.argmax(y, axis=1)))
+
+
+class _Reporter:
+    """The trainer's output: the book's lines printed (through the bar when there is one) and logged, and
+    the bar advanced in steps of ``BAR_EVERY`` batches with the mean training loss of those batches."""
+
+    def __init__(self, bar) -> None:
+        self.bar = bar
+        self.pending = 0
+        self.loss_sum = 0.0
+        self.lr = float("nan")
+
+    def __call__(self, message: str = "") -> None:
+        (print if self.bar is None else self.bar.write)(message)
+        if message:
+            LOGGER.info(message)
+
+    def batch_done(self, loss, lr) -> None:
+        self.pending += 1
+        self.loss_sum += float(loss)
+        self.lr = lr
+        if self.pending == BAR_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.bar.set_postfix(loss=f"{self.loss_sum / self.pending:.3f}", lr=f"{float(self.lr):.4g}", refresh=False)
+            self.bar.update(self.pending)
+        self.pending, self.loss_sum = 0, 0.0
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.flush()
+            self.bar.close()

@@ -144,6 +144,7 @@ def cases():
         Case("matmul", "1024x1024x1024", _matmul(1024, 1024, 1024), 2.0 * 1024 ** 3, quick=False),
         Case("matmul", "64x784x256", _matmul(64, 784, 256), 2.0 * 64 * 784 * 256),
         Case("matmul", "256x784x256", _matmul(256, 784, 256), 2.0 * 256 * 784 * 256, quick=False),
+        Case("matmul", "32x4096x4096", _matmul(32, 4096, 4096), 2.0 * 32 * 4096 * 4096, quick=False),
         Case("matmul NT", "64x256x784", _matmul(64, 256, 784, trans_b=True), 2.0 * 64 * 256 * 784, quick=False),
         Case("matmul TN", "784x64x256", _matmul(784, 64, 256, trans_a=True), 2.0 * 784 * 64 * 256, quick=False),
         Case("linear+sigmoid fwd+bwd", "64x784->256", _dense(64, 784, 256, "sigmoid"), 3 * 2.0 * 64 * 784 * 256),

@@ -5,6 +5,10 @@ way the book prepares MNIST: one-hot float targets, and pixels centred and scale
 by the scalar mean and standard deviation of the TRAINING images. Needs scikit-learn, the
 ``examples`` extra: ``pip install "fastdl[examples]"``.
 
+``mnist()`` and ``fashion_mnist()``: the 70,000-image MNIST-format data sets, found on disk (an explicit
+folder, ``$FASTDL_DATA``, the user cache folder, Debian's package folder) or downloaded once with pooch
+(the ``data`` extra: ``pip install "fastdl[data]"``), checked against fixed SHA-256 hashes.
+
 ``text()``: the character-level corpus shipped inside the package (``fastdl/datasets/corpus.txt``, sixteen
 of Shakespeare's sonnets, public domain, about 10 KB), for chapter 6's ``RNNTrainer``.
 """
@@ -12,6 +16,11 @@ of Shakespeare's sonnets, public domain, about 10 KB), for chapter 6's ``RNNTrai
 from pathlib import Path
 
 import numpy as np
+
+from fastdl.datasets.sources import IDX_STEMS, DataNotFoundError, user_cache_dir
+
+__all__ = ["DataNotFoundError", "MNIST_FILES", "TEXT_CORPUS_PATH", "digits", "fashion_mnist", "mnist", "one_hot", "raw",
+           "text", "user_cache_dir"]
 
 #: the bundled text corpus (read by ``text()`` and by ``fastdl.rnn.RNNTrainer`` when no file is given).
 TEXT_CORPUS_PATH = Path(__file__).resolve().parent / "corpus.txt"
@@ -66,38 +75,52 @@ def text() -> str:
     return TEXT_CORPUS_PATH.read_text(encoding="utf-8")
 
 
-MNIST_FILES = {"X_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
-               "X_test": "t10k-images-idx3-ubyte", "y_test": "t10k-labels-idx1-ubyte"}
+MNIST_FILES = IDX_STEMS  # {array key: IDX file stem}, kept under its first name
 
 
-def _find_idx(folder, stem):
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
-        path = folder / name
-        if path.exists():
-            return path
-    raise FileNotFoundError(f"mnist: no {stem}[.gz] in {folder}")
+def mnist(path=None, dtype=np.float32, images: bool = False):
+    """MNIST (70,000 handwritten digits 28x28) prepared as the book prepares it: ``(X_train, y_train,
+    X_test, y_test)`` with X ``(N, 784)`` (or ``(N, 1, 28, 28)`` with ``images=True``, for Conv2D) scaled
+    by the training set's scalar mean and standard deviation, and one-hot ``(N, 10)`` labels of ``dtype``.
+
+    ``path``: a folder holding the four IDX files (gzip-compressed or not). Without it they are searched
+    for in ``$FASTDL_DATA/mnist`` and the user cache folder, and else downloaded with pooch (the ``data``
+    extra) from the data set's mirror, checked against fixed SHA-256 hashes; see ``fastdl.datasets.sources``.
+    """
+    return _prepared("mnist", path, dtype, images)
 
 
-def mnist(path, dtype=np.float32, images: bool = False):
-    """MNIST from the four IDX files in the folder ``path`` (gzip-compressed or not), as the book
-    prepares it: ``(X_train, y_train, X_test, y_test)`` with X ``(N, 784)`` (or ``(N, 1, 28, 28)`` with
-    ``images=True``) scaled by the training set's scalar mean and std, and one-hot ``(N, 10)`` labels.
-    Nothing is downloaded: the files must already be on disk."""
-    from pathlib import Path
+def fashion_mnist(path=None, dtype=np.float32, images: bool = False):
+    """Fashion-MNIST (70,000 clothing images 28x28, ten classes, MNIST's format), prepared as ``mnist``.
 
-    from fastdl.datasets.idx import read_idx
+    Without ``path`` the files are searched for in ``$FASTDL_DATA/fashion-mnist``, the user cache folder
+    and the folder of Debian's package ``dataset-fashion-mnist``, and else downloaded with pooch from
+    Zalando Research's repository, checked against fixed SHA-256 hashes."""
+    return _prepared("fashion-mnist", path, dtype, images)
 
-    folder = Path(path)
-    raw = {key: read_idx(_find_idx(folder, stem)) for key, stem in MNIST_FILES.items()}
-    for split in ("train", "test"):
-        if raw[f"X_{split}"].shape[0] != raw[f"y_{split}"].shape[0]:
-            raise ValueError(f"mnist: {split} images and labels differ in count: "
-                             f"{raw[f'X_{split}'].shape[0]} vs {raw[f'y_{split}'].shape[0]}")
-    X_train = raw["X_train"].reshape(len(raw["X_train"]), -1).astype(np.float64)
-    X_test = raw["X_test"].reshape(len(raw["X_test"]), -1).astype(np.float64)
-    mean, std = X_train.mean(), X_train.std()
-    X_train, X_test = ((X_train - mean) / std).astype(dtype), ((X_test - mean) / std).astype(dtype)
+
+def raw(name: str, path=None, download: bool = True):
+    """The data set's arrays as stored: ``(X_train, y_train, X_test, y_test)``, images uint8
+    ``(N, rows, cols)`` and labels uint8 ``(N,)``; decoded once, then read from the decoded cache."""
+    from fastdl.datasets.sources import find_or_fetch, load_arrays
+
+    arrays = load_arrays(find_or_fetch(name, path, download), name)
+    return arrays["X_train"], arrays["y_train"], arrays["X_test"], arrays["y_test"]
+
+
+def _prepared(name, path, dtype, images):
+    X_train, y_train, X_test, y_test = raw(name, path)
+    # every pixel is one of 256 values: the scalar statistics come exactly from the histogram (float64), and
+    # the scaling is one table look-up per pixel, (value - mean) / std computed in float64 then cast
+    counts = np.bincount(X_train.reshape(-1), minlength=256).astype(np.float64)
+    values = np.arange(256, dtype=np.float64)
+    n = counts.sum()
+    mean = float(counts @ values / n) if n else 0.0
+    std = float(np.sqrt(counts @ (values - mean) ** 2 / n)) if n else 1.0
+    table = ((values - mean) / (std if std > 0 else 1.0)).astype(dtype)
+    X_train, X_test = table[X_train], table[X_test]
     if images:
-        side = int(round(np.sqrt(X_train.shape[1])))
-        X_train, X_test = X_train.reshape(-1, 1, side, side), X_test.reshape(-1, 1, side, side)
-    return X_train, one_hot(raw["y_train"], 10, dtype), X_test, one_hot(raw["y_test"], 10, dtype)
+        X_train, X_test = X_train[:, None], X_test[:, None]
+    else:
+        X_train, X_test = X_train.reshape(len(X_train), -1), X_test.reshape(len(X_test), -1)
+    return X_train, one_hot(y_train, 10, dtype), X_test, one_hot(y_test, 10, dtype)

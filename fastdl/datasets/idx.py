@@ -6,6 +6,7 @@ dimension, then the data in C order (big-endian for multi-byte types).
 
 import gzip
 import os
+import zlib
 
 import numpy as np
 
@@ -20,7 +21,7 @@ def read_idx(path):
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise ValueError(f"{os.fspath(path)}: corrupt gzip data ({exc})") from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _TYPES:
         raise ValueError(f"{os.fspath(path)}: not an IDX file (bad magic {raw[:4]!r})")

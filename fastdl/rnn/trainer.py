@@ -13,9 +13,11 @@ where the previous call stopped, and shows a tqdm bar with ``progress=True``; sa
 generator seeded by ``seed`` (the trainer's, or ``sample_output``'s own), never the global RNG.
 """
 
+import logging
+import time
 from collections import deque
 from copy import deepcopy
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -74,6 +76,7 @@ class RNNTrainer:
         self.start_pos = 0
         self.num_iter = 0
         self.loss_history: List[float] = []
+        self.history: List[Dict[str, Any]] = []  # one entry per report: iteration, loss, seconds
         self._indices = np.fromiter((self.char_to_idx[ch] for ch in self.data), dtype=np.int64,
                                     count=len(self.data))
         self._check()
@@ -126,12 +129,15 @@ class RNNTrainer:
 
         Every ``sample_every`` iterations (counted over all calls; None or 0: never) print the moving
         average of the last 100 losses and a 200-character sample seeded with the next character.
-        ``progress=True`` shows a tqdm bar (when tqdm is installed). ``loss_history`` keeps every loss.
+        ``progress=True`` shows a tqdm bar (when tqdm is installed). ``loss_history`` keeps every loss;
+        ``history`` gets one dict per report (``iteration``, ``loss``: the moving average, ``seconds`` since
+        this call began), and each report is also logged (INFO) to ``logging.getLogger("fastdl")``.
         """
         moving_average = deque(self.loss_history[-MOVING_AVERAGE:], maxlen=MOVING_AVERAGE)
         losses: List[float] = []
         bar = progress_bar(num_iterations, progress, "iterations", "it")
         log = print if bar is None else bar.write
+        start = time.perf_counter()
         try:
             for _ in range(num_iterations):
                 if self.start_pos + self.sequence_length + self.batch_size + 1 > len(self.data):
@@ -149,8 +155,12 @@ class RNNTrainer:
                     bar.set_postfix(loss=f"{np.mean(moving_average):.1f}")
                 if sample_every and self.num_iter % sample_every == 0:
                     sample = self.sample_output(self.char_to_idx[self.data[self.start_pos]], 200)
-                    log(f"iteration {self.num_iter}: loss {np.mean(moving_average):.2f} "
-                        f"(mean of the last {len(moving_average)})\n{sample}")
+                    report = (f"iteration {self.num_iter}: loss {np.mean(moving_average):.2f} "
+                              f"(mean of the last {len(moving_average)})\n{sample}")
+                    log(report)
+                    logging.getLogger("fastdl").info(report)
+                    self.history.append({"iteration": self.num_iter, "loss": float(np.mean(moving_average)),
+                                         "seconds": time.perf_counter() - start})
                 self.num_iter += 1
         finally:
             if bar is not None:
