@@ -100,6 +100,7 @@ class Trainer:
                         say.batch_done(batch_loss, self.optim.lr)
                     if conv_testing:
                         self._conv_testing_report(ii, X_batch, y_batch, X_test, y_test, say)
+                self.epochs_trained = e + 1
 
                 if (e + 1) % eval_every == 0:
                     eval_start = time.perf_counter()
@@ -125,7 +126,6 @@ class Trainer:
 
                 if self.optim.final_lr:
                     self.optim._decay_lr()
-                self.epochs_trained = e + 1
         finally:
             say.close()
             self.train_seconds = time.perf_counter() - start - eval_seconds
