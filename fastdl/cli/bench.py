@@ -257,7 +257,7 @@ def write_plot(rows, path):
     try:
         import matplotlib
     except ImportError as exc:
-        raise SystemExit("--plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)") from exc
+        raise ImportError("the speedup chart needs matplotlib: pip install matplotlib") from exc
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -12,6 +12,7 @@ import sys
 import time
 
 from fastdl.cli.demos import train_lstm
+from fastdl.cli.errors import CommandError, use_backend
 
 
 def _train_lstm(args) -> int:
@@ -37,18 +38,13 @@ def _uniform_loss(vocab):
 
 
 def _cmd_train(args) -> int:
-    import fastdl
     from fastdl.cli import training
 
     if args.backend:
-        fastdl.set_backend(args.backend)
+        use_backend(args.backend)
     if args.model == "lstm":
         return _train_lstm(args)
-    try:
-        return training.train(args)
-    except training.CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return training.train(args)
 
 
 def _cmd_bench(args) -> int:
@@ -60,9 +56,9 @@ def _cmd_bench(args) -> int:
     if args.profile:
         return _profile(args)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
-        print("error: --plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)",
-              file=sys.stderr)
-        return 2
+        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' (or pip install matplotlib)")
+    if args.backend and args.backend != "numpy":
+        use_backend(args.backend)  # refuses a backend this machine cannot run, before any timing
     backend = args.backend or fastdl.get_backend()
     if backend == "auto":
         backend = fastdl.backend._resolve("auto")
@@ -99,7 +95,7 @@ def _profile(args) -> int:
     from fastdl.cli import bench, profile
 
     if args.backend:
-        fastdl.set_backend(args.backend)
+        use_backend(args.backend)
     report = profile.profile(args.profile, steps=10 if args.quick else 30)
     print(f"backend: {fastdl.get_backend()}, fp32, {fastdl.get_num_threads()} threads")
     print(profile.format_profile(report))
@@ -115,6 +111,7 @@ def _cmd_info(args) -> int:
 
     import fastdl
     from fastdl.cli import bench
+    from fastdl.cli.show_config import config_text, served_by
 
     info = bench.machine_info()
     if fastdl.backend.cpu_available():
@@ -130,22 +127,24 @@ def _cmd_info(args) -> int:
         info["real_gpu"] = bool(_compat.HAVE_NUMBA and _compat.real_gpu())
     except Exception as exc:  # the cuda package must never break `info`
         info["cuda"] = f"unavailable ({exc})"
-    print(json.dumps(info, indent=2))
-    fastdl.show_config()
+    if args.json:
+        info["kernels_served_by"] = served_by()
+        print(json.dumps(info, indent=2))
+        return 0
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        print(f"{key:<{width}}  {', '.join(map(str, value)) if isinstance(value, (list, dict)) else value}")
+    print(config_text())
     return 0
 
 
 def _cmd_experiments(args) -> int:
     import json
 
-    from fastdl.cli import experiments, training
+    from fastdl.cli import experiments
 
     start = time.perf_counter()
-    try:
-        rows = experiments.run_all(data_name=args.data, data_dir=args.data_dir)
-    except training.CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    rows = experiments.run_all(data_name=args.data, data_dir=args.data_dir)
     print(f"took {time.perf_counter() - start:.1f} s (the book's accuracies are on MNIST)")
     if args.json:
         from fastdl.cli import bench
@@ -172,8 +171,12 @@ def _positive(kind):
 
 def make_parser() -> argparse.ArgumentParser:
     """The ``python -m fastdl`` argument parser (one sub-parser per command)."""
-    parser = argparse.ArgumentParser(prog="python -m fastdl",
+    from fastdl import __version__
+
+    parser = argparse.ArgumentParser(prog="fastdl",
                                      description="fastdl command line: train the book's models, benchmark, inspect.")
+    parser.add_argument("--version", action="version",
+                        version=f"fastdl {__version__} (distribution fastdl-kernels)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train = commands.add_parser("train", help="train a book model on the bundled digits, a 70,000-image data set, "
                                               "or the bundled text")
@@ -217,6 +220,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     info = commands.add_parser("info", help="versions, CPU features, kernels chosen, threads, GPU")
+    info.add_argument("--json", action="store_true", help="print only JSON (machine facts and kernels served by)")
     info.set_defaults(func=_cmd_info)
 
     experiments = commands.add_parser("experiments", help="the book's chapter 4 experiment table and chapter 5 "
@@ -237,4 +241,13 @@ def main(argv=None) -> int:
                             ("--lr", args.lr), ("--json", args.json), ("--plot", args.plot)):
             if value is not None:
                 parser.error(f"train lstm: {flag} applies to mlp and cnn (lstm trains on the bundled text)")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CommandError as exc:
+        print(f"fastdl: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (`fastdl info | head`): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

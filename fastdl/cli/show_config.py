@@ -30,6 +30,11 @@ def config_text():
     return "\n".join(lines)
 
 
+def served_by():
+    """{kernel name: what serves it} under the current backend."""
+    return dict(_served_by(backend.get_backend()))
+
+
 def show_config():
     """Print the backend serving each kernel of ``fastdl.kernels``."""
     print(config_text())

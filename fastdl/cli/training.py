@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+from fastdl.cli.errors import CommandError
+
 DATA_SETS = ("digits", "fashion-mnist", "mnist")
 
 
@@ -37,10 +39,6 @@ RECIPES = {
     ("mlp", "28x28"): Recipe(20, 120, 0.05, 0.003, 1, False),
     ("cnn", "28x28"): Recipe(14, 120, 0.05, 0.005, 1, False, readout_init="glorot"),
 }
-
-
-class CommandError(Exception):
-    """A problem with the command's input (bad data folder, missing optional package): exit status 2."""
 
 
 def recipe_for(model: str, data: str) -> Recipe:

@@ -1,10 +1,12 @@
 """python -m fastdl: info, bench (on a tiny case list) and its JSON / plot output."""
 
 import json
+import os
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from fastdl import kernels
 from fastdl.cli import bench
@@ -12,7 +14,49 @@ from fastdl.cli import bench
 
 def test_info_runs_and_lists_kernels():
     out = subprocess.run([sys.executable, "-m", "fastdl", "info"], capture_output=True, text=True, check=True).stdout
-    assert '"fastdl"' in out and "matmul" in out and "served by" in out
+    assert out.startswith("date") and "matmul" in out and "served by" in out
+
+
+def test_info_json_is_only_json():
+    import json
+
+    out = subprocess.run([sys.executable, "-m", "fastdl", "info", "--json"], capture_output=True, text=True,
+                         check=True).stdout
+    info = json.loads(out)  # nothing but the JSON document
+    assert info["fastdl"] and "matmul" in info["kernels_served_by"]
+
+
+def test_version_flag():
+    import fastdl
+
+    out = subprocess.run([sys.executable, "-m", "fastdl", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"fastdl {fastdl.__version__} (distribution fastdl-kernels)"
+
+
+@pytest.mark.parametrize("args,words", [
+    (["train", "mlp", "--backend", "cuda"], "fastdl: error: --backend cuda:"),
+    (["bench", "--backend", "cuda", "--quick"], "fastdl: error: --backend cuda:"),
+    (["nosuch"], "fastdl: error: argument COMMAND: invalid choice"),
+    (["train", "mlp", "--epochs", "-1"], "fastdl train: error: argument --epochs"),
+])
+def test_expected_failures_exit_2_without_a_traceback(args, words):
+    from fastdl import backend
+
+    if "cuda" in args and (backend.cuda_real_gpu() or os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"):
+        pytest.skip("this machine can run the cuda backend")
+    result = subprocess.run([sys.executable, "-m", "fastdl", *args], capture_output=True, text=True)
+    assert result.returncode == 2 and words in result.stderr and "Traceback" not in result.stderr
+
+
+def test_library_code_never_raises_system_exit():
+    import pathlib
+
+    import fastdl
+
+    root = pathlib.Path(fastdl.__file__).parent
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "__main__.py" and ("SystemExit" in p.read_text() or "sys.exit(" in p.read_text())]
+    assert offenders == []
 
 
 def _tiny_cases():

@@ -8,7 +8,9 @@
 // arrays per step, and with 4 KiB pages those rows cost a TLB miss each.
 #include "core/block_cache.hpp"
 
-#include <sys/mman.h>
+#if __has_include(<sys/mman.h>)
+#include <sys/mman.h>  // madvise, for the huge-page hint (Linux); elsewhere the hint is left out
+#endif
 
 #include <mutex>
 #include <new>

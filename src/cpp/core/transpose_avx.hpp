@@ -1,7 +1,8 @@
 // transpose_avx.hpp — in-register transposes of small blocks with AVX (8 x 8 floats, 4 x 4 doubles),
-// used to pack a transposed B. Only ever inlined into functions compiled for AVX2 or AVX-512.
+// used to pack a transposed B. Only ever inlined into functions compiled for AVX2 or AVX-512; x86-64 only.
 #pragma once
 
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 #include "core/common.hpp"
@@ -65,3 +66,5 @@ template <typename T, int NR>
 
 }  // namespace
 }  // namespace fastdl
+
+#endif  // __x86_64__

@@ -21,10 +21,17 @@ enum class Kernel : int { naive = 0, generic = 1, avx2 = 2, avx512 = 3 };
 const char* const kKernelNames[] = {"naive", "generic", "avx2", "avx512"};
 constexpr int kKernelCount = 4;
 
+// FASTDL_X86_KERNELS: the AVX2 / AVX-512 microkernel files are compiled in (x86-64 builds; see CMakeLists.txt).
+#if defined(FASTDL_X86_KERNELS)
+constexpr bool kX86Kernels = true;
+#else
+constexpr bool kX86Kernels = false;
+#endif
+
 bool kernel_available(int id) {
     switch (static_cast<Kernel>(id)) {
-        case Kernel::avx2: return cpu().avx2 && cpu().fma;
-        case Kernel::avx512: return cpu().avx512f;
+        case Kernel::avx2: return kX86Kernels && cpu().avx2 && cpu().fma;
+        case Kernel::avx512: return kX86Kernels && cpu().avx512f;
         default: return true;
     }
 }
@@ -36,8 +43,10 @@ const MicroKernel<T>& microkernel_for(Kernel kernel);
 template <>
 const MicroKernel<float>& microkernel_for<float>(Kernel kernel) {
     switch (kernel) {
+#if defined(FASTDL_X86_KERNELS)
         case Kernel::avx512: return avx512_microkernel_f32();
         case Kernel::avx2: return avx2_microkernel_f32();
+#endif
         default: return generic_microkernel_f32();
     }
 }
@@ -45,8 +54,10 @@ const MicroKernel<float>& microkernel_for<float>(Kernel kernel) {
 template <>
 const MicroKernel<double>& microkernel_for<double>(Kernel kernel) {
     switch (kernel) {
+#if defined(FASTDL_X86_KERNELS)
         case Kernel::avx512: return avx512_microkernel_f64();
         case Kernel::avx2: return avx2_microkernel_f64();
+#endif
         default: return generic_microkernel_f64();
     }
 }
