@@ -9,8 +9,10 @@ The sequence kernels return a ``cache`` dict; it records the backend that made i
 """
 
 import numbers
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from fastdl.contract import checks as chk
 from fastdl import backend as _backend
@@ -24,6 +26,15 @@ __all__ = [
     "parameter_update", "try_parameter_update", "KERNEL_NAMES",
 ]
 
+
+#: a float32 or float64 array: a host NumPy array (on the cuda backend, also a device array)
+FloatArray = npt.NDArray[np.floating[Any]]
+#: a dropout mask, True where the value is kept
+BoolArray = npt.NDArray[np.bool_]
+#: what a sequence kernel's forward saves for its backward (it records the backend that made it)
+Cache = Dict[str, Any]
+#: a convolution's padding: "same", "valid" or a number of pixels on every side
+Padding = Union[str, int]
 
 
 def _contiguous(op, *arrays, dtype=None):
@@ -57,7 +68,7 @@ def _impl(kernel, backend_name=None):
 # activations
 # ----------------------------------------------------------------------------------------------
 
-def activation(x, name):
+def activation(x: FloatArray, name: str) -> FloatArray:
     """``name(x)`` elementwise; name is 'linear', 'sigmoid', 'tanh' or 'relu'."""
     chk.common_float_dtype("activation", x=x)
     chk.require_activation("activation", name)
@@ -65,7 +76,8 @@ def activation(x, name):
     return _impl("activation")(x, name)
 
 
-def activation_backward(y, grad_y, name, *, mask=None):
+def activation_backward(y: FloatArray, grad_y: FloatArray, name: str, *,
+                        mask: Optional[BoolArray] = None) -> FloatArray:
     """Input gradient of an activation, from its output ``y`` and the output gradient. With ``mask`` (the bool
     mask of a ``dropout`` applied to ``y``, of y's shape) the gradient is also 0 where the mask is False: the
     gradient through the activation and the dropout after it, in one pass over memory."""
@@ -86,7 +98,7 @@ def activation_backward(y, grad_y, name, *, mask=None):
 DROPOUT_BITS = 24  # the keep test compares 24 hashed bits with round(keep_prob * 2**24)
 
 
-def dropout(x, keep_prob, seed):
+def dropout(x: FloatArray, keep_prob: float, seed: int) -> Tuple[FloatArray, BoolArray]:
     """The book's dropout (no rescaling): returns ``(y, mask)``, ``mask`` a bool array of x's shape
     that keeps each element with probability ``keep_prob``, and ``y = x * mask``.
 
@@ -103,7 +115,7 @@ def dropout(x, keep_prob, seed):
     return _impl(op)(x, int(seed), threshold)
 
 
-def dropout_backward(grad_y, mask):
+def dropout_backward(grad_y: FloatArray, mask: BoolArray) -> FloatArray:
     """Input gradient of ``dropout``: ``grad_y`` where ``mask`` is True, else 0."""
     op = "dropout_backward"
     chk.common_float_dtype(op, grad_y=grad_y)
@@ -116,7 +128,7 @@ def dropout_backward(grad_y, mask):
 # matmul and the fused Dense kernel
 # ----------------------------------------------------------------------------------------------
 
-def matmul(a, b, *, trans_a=False, trans_b=False):
+def matmul(a: FloatArray, b: FloatArray, *, trans_a: bool = False, trans_b: bool = False) -> FloatArray:
     """``op(a) @ op(b)`` where ``op`` transposes when its flag is set. a, b are 2-D."""
     op = "matmul"
     chk.require_ndim(op, "a", a, 2, "(M, K) or (K, M) with trans_a")
@@ -149,7 +161,7 @@ def _flat_bias(op, b, n_out):
     return b.reshape(n_out) if len(shape) == 2 else b
 
 
-def linear(x, w, b=None, activation="linear"):
+def linear(x: FloatArray, w: FloatArray, b: Optional[FloatArray] = None, activation: str = "linear") -> FloatArray:
     """Dense forward ``act(x @ w + b)``. x is (N, in), w is (in, out), b is (out,), (1, out) or None."""
     op = "linear"
     _, n_out = _check_dense(op, x, w)
@@ -162,7 +174,8 @@ def linear(x, w, b=None, activation="linear"):
     return _impl(op)(x, w, b, activation)
 
 
-def linear_backward(x, w, y, grad_y, activation="linear", *, need_grad_x=True):
+def linear_backward(x: FloatArray, w: FloatArray, y: FloatArray, grad_y: FloatArray, activation: str = "linear", *,
+                    need_grad_x: bool = True) -> Tuple[Optional[FloatArray], FloatArray, FloatArray]:
     """Dense backward: returns ``(grad_x (N, in), grad_w (in, out), grad_b (out,))`` from the saved y.
     With ``need_grad_x=False`` (the first layer of a network) grad_x is not computed and is None."""
     op = "linear_backward"
@@ -203,7 +216,8 @@ def _conv_output_shape(op, x, w, stride, padding):
     return batch, c_out, h_out, w_out
 
 
-def conv2d(x, w, *, stride=1, padding="same", activation="linear"):
+def conv2d(x: FloatArray, w: FloatArray, *, stride: int = 1, padding: Padding = "same",
+           activation: str = "linear") -> FloatArray:
     """Cross-correlation. x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out), with
     ``activation`` ('linear', 'sigmoid', 'tanh', 'relu') applied to y as it is written (no second pass)."""
     op = "conv2d"
@@ -214,7 +228,8 @@ def conv2d(x, w, *, stride=1, padding="same", activation="linear"):
     return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding), activation)
 
 
-def conv2d_backward(x, w, grad_y, *, stride=1, padding="same", need_grad_x=True):
+def conv2d_backward(x: FloatArray, w: FloatArray, grad_y: FloatArray, *, stride: int = 1, padding: Padding = "same",
+                    need_grad_x: bool = True) -> Tuple[Optional[FloatArray], FloatArray]:
     """Gradients of conv2d: returns ``(grad_x like x, grad_w like w)``. With ``need_grad_x=False``
     (the first layer of a network, whose input needs no gradient) only grad_w is computed and
     ``None`` takes grad_x's place."""
@@ -260,7 +275,8 @@ def _check_reduction(op, reduction):
         raise ValueError(f"{op}: reduction must be 'mean' or 'sum', got {reduction!r}")
 
 
-def softmax_cross_entropy(logits, target, *, eps=1e-9, reduction="mean"):
+def softmax_cross_entropy(logits: FloatArray, target: npt.ArrayLike, *, eps: float = 1e-9,
+                          reduction: str = "mean") -> Tuple[Union[float, FloatArray], FloatArray]:
     """The book's SoftmaxCrossEntropy: ``(loss, grad)`` with the two-term clipped loss / B and
     ``grad = (clip(softmax) - onehot) / B``. target is one-hot (B, C) or integer labels (B,).
     ``reduction="sum"`` drops the 1/B (the book's chapter 6 per-time-step summed loss)."""
@@ -272,7 +288,8 @@ def softmax_cross_entropy(logits, target, *, eps=1e-9, reduction="mean"):
     return _impl(op)(logits, target, float(eps), reduction)
 
 
-def cross_entropy(logits, target, *, reduction="mean"):
+def cross_entropy(logits: FloatArray, target: npt.ArrayLike, *,
+                  reduction: str = "mean") -> Tuple[Union[float, FloatArray], FloatArray]:
     """Standard mean negative log-likelihood: ``(loss, grad = (softmax - onehot) / B)``;
     ``reduction="sum"`` sums over rows instead."""
     op = "cross_entropy"
@@ -329,7 +346,7 @@ def _check_cache(op, cache, grad_h_seq):
     return cache["backend"]
 
 
-def rnn_forward(x, h0, w, b):
+def rnn_forward(x: FloatArray, h0: FloatArray, w: FloatArray, b: FloatArray) -> Tuple[FloatArray, Cache]:
     """Vanilla RNN: ``h_t = tanh([x_t, h_{t-1}] @ w + b)``. Returns ``(h_seq (B, T, H), cache)``."""
     op = "rnn_forward"
     b = _check_sequence(op, x, h0, w, b, 1)
@@ -338,7 +355,7 @@ def rnn_forward(x, h0, w, b):
     return h_seq, _tag(cache, op, h_seq)
 
 
-def rnn_backward(grad_h_seq, cache):
+def rnn_backward(grad_h_seq: FloatArray, cache: Cache) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Returns ``(grad_x, grad_h0, grad_w, grad_b)``."""
     op = "rnn_backward"
     name = _check_cache(op, cache, grad_h_seq)
@@ -346,7 +363,8 @@ def rnn_backward(grad_h_seq, cache):
     return _impl(op, name)(grad_h_seq, cache)
 
 
-def lstm_forward(x, h0, c0, w, b):
+def lstm_forward(x: FloatArray, h0: FloatArray, c0: FloatArray, w: FloatArray,
+                 b: FloatArray) -> Tuple[FloatArray, FloatArray, Cache]:
     """LSTM, gates (forget, input, candidate, output). Returns ``(h_seq (B, T, H), c_last (B, H), cache)``."""
     op = "lstm_forward"
     b = _check_sequence(op, x, h0, w, b, 4, c0=c0)
@@ -355,7 +373,8 @@ def lstm_forward(x, h0, c0, w, b):
     return h_seq, c_last, _tag(cache, op, h_seq)
 
 
-def lstm_backward(grad_h_seq, cache, grad_c_last=None):
+def lstm_backward(grad_h_seq: FloatArray, cache: Cache, grad_c_last: Optional[FloatArray] = None
+                  ) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Returns ``(grad_x, grad_h0, grad_c0, grad_w, grad_b)``."""
     op = "lstm_backward"
     name = _check_cache(op, cache, grad_h_seq)
@@ -367,7 +386,7 @@ def lstm_backward(grad_h_seq, cache, grad_c_last=None):
     return _impl(op, name)(grad_h_seq, cache, grad_c_last)
 
 
-def gru_forward(x, h0, w, b):
+def gru_forward(x: FloatArray, h0: FloatArray, w: FloatArray, b: FloatArray) -> Tuple[FloatArray, Cache]:
     """GRU, gates (reset, update, candidate). Returns ``(h_seq (B, T, H), cache)``."""
     op = "gru_forward"
     b = _check_sequence(op, x, h0, w, b, 3)
@@ -376,7 +395,7 @@ def gru_forward(x, h0, w, b):
     return h_seq, _tag(cache, op, h_seq)
 
 
-def gru_backward(grad_h_seq, cache):
+def gru_backward(grad_h_seq: FloatArray, cache: Cache) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
     """Returns ``(grad_x, grad_h0, grad_w, grad_b)``."""
     op = "gru_backward"
     name = _check_cache(op, cache, grad_h_seq)
@@ -432,7 +451,8 @@ def _overlap_problem(params, grads, states):
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0):
+def parameter_update(rule: str, params: Sequence[FloatArray], grads: Sequence[FloatArray],
+                     states: Sequence[FloatArray] = (), *, lr: float, hyper: float = 0.0, clip: float = 0.0) -> None:
     """One optimizer step over every parameter, IN PLACE, in the parameters' dtype, by the book's rule:
 
     - ``'sgd'``: ``param -= lr * grad``
@@ -451,7 +471,9 @@ def parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0)
     _impl("parameter_update")(rule, list(params), list(grads), list(states), float(lr), float(hyper), float(clip))
 
 
-def try_parameter_update(rule, params, grads, states=(), *, lr, hyper=0.0, clip=0.0):
+def try_parameter_update(rule: str, params: Sequence[FloatArray], grads: Sequence[FloatArray],
+                         states: Sequence[FloatArray] = (), *, lr: float, hyper: float = 0.0,
+                         clip: float = 0.0) -> bool:
     """``parameter_update`` when it accepts these arrays (returns True); otherwise changes nothing and
     returns False, so that the caller updates them its own way (device arrays, views, shared memory).
 
