@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 
-#: a float32 or float64 array: a host NumPy array (on the cuda backend, also a device array)
+#: a float32 or float64 NumPy array (on the cuda backend the kernels also take and return device arrays,
+#: which these annotations do not describe)
 FloatArray = npt.NDArray[np.floating[Any]]
 #: a dropout mask, True where the value is kept
 BoolArray = npt.NDArray[np.bool_]
@@ -276,7 +277,7 @@ def _check_reduction(op, reduction):
 
 
 def softmax_cross_entropy(logits: FloatArray, target: npt.ArrayLike, *, eps: float = 1e-9,
-                          reduction: str = "mean") -> Tuple[Union[float, FloatArray], FloatArray]:
+                          reduction: str = "mean") -> Tuple[float, FloatArray]:
     """The book's SoftmaxCrossEntropy: ``(loss, grad)`` with the two-term clipped loss / B and
     ``grad = (clip(softmax) - onehot) / B``. target is one-hot (B, C) or integer labels (B,).
     ``reduction="sum"`` drops the 1/B (the book's chapter 6 per-time-step summed loss)."""
@@ -289,7 +290,7 @@ def softmax_cross_entropy(logits: FloatArray, target: npt.ArrayLike, *, eps: flo
 
 
 def cross_entropy(logits: FloatArray, target: npt.ArrayLike, *,
-                  reduction: str = "mean") -> Tuple[Union[float, FloatArray], FloatArray]:
+                  reduction: str = "mean") -> Tuple[float, FloatArray]:
     """Standard mean negative log-likelihood: ``(loss, grad = (softmax - onehot) / B)``;
     ``reduction="sum"`` sums over rows instead."""
     op = "cross_entropy"

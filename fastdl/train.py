@@ -49,6 +49,9 @@ class Trainer:
         self.best_loss = 1e9
         self.best_epoch: Optional[int] = None
         self._best_model = None
+        self.history: List[Dict[str, Any]] = []  # fit's evaluations (see fit)
+        self.epochs_trained = 0
+        self.train_seconds = 0.0
         setattr(self.optim, "net", self.net)
 
     # ------------------------------------------------------------------------------------------

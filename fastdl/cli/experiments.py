@@ -102,8 +102,9 @@ def run_one(exp, data, timing=None):
         trainer.fit(X_train, y_train, X_test, y_test, epochs=exp.epochs, eval_every=10, batch_size=60, seed=SEED)
     if timing is not None:
         timing.update(epochs=trainer.epochs_trained, seconds=trainer.train_seconds)
-    preds = np.argmax(trainer.net.forward(X_test, inference=True), axis=1)
-    return 100.0 * float(np.mean(preds == np.argmax(y_test, axis=1)))
+    from fastdl.cli.demos import accuracy
+
+    return 100.0 * accuracy(trainer.net, X_test, y_test)
 
 
 def run_cnn(data, timing=None):

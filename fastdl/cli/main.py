@@ -190,7 +190,7 @@ def make_parser() -> argparse.ArgumentParser:
                             "cache folder, Debian's dataset-fashion-mnist folder, else a download with pooch)")
     train.add_argument("--epochs", type=_positive(int), default=None,
                        help="epochs (default: the recipe's, e.g. 50 for mlp and 5 for cnn on the digits, 20 and "
-                            "18 on the 28x28 data sets); for lstm, iterations (default 200)")
+                            "14 on the 28x28 data sets); for lstm, iterations (default 200)")
     train.add_argument("--batch-size", type=_positive(int), default=None,
                        help="mini-batch size (default 60 on the digits, 120 on the 28x28 data sets)")
     train.add_argument("--lr", type=_positive(float), default=None,

@@ -82,11 +82,22 @@ def build(model: str, recipe: Recipe, lr: Optional[float], seed: int):
     return net, optim
 
 
+def check_output_paths(*paths: Optional[str]) -> None:
+    """Refuse an output file whose folder is missing or not writable before training, not after it."""
+    import os
+
+    for path in paths:
+        if path:
+            folder = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+                raise CommandError(f"cannot write {path}: the folder {folder} does not exist or is not writable")
+
+
 def check_plot_possible(plot: Optional[str]) -> None:
     import importlib.util
 
     if plot and importlib.util.find_spec("matplotlib") is None:
-        raise CommandError("--plot needs matplotlib: pip install 'fastdl[examples]' (or pip install matplotlib)")
+        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' (or pip install matplotlib)")
 
 
 def show_progress(requested: bool) -> bool:
@@ -110,6 +121,7 @@ def train(args) -> int:
     epochs = args.epochs if args.epochs is not None else recipe.epochs
     batch_size = args.batch_size if args.batch_size is not None else recipe.batch_size
     check_plot_possible(args.plot)
+    check_output_paths(args.json, args.plot)
     X_train, y_train, X_test, y_test = load_data(data, args.data_dir, images=args.model == "cnn")
     net, optim = build(args.model, recipe, args.lr, args.seed)
     trainer = Trainer(net, optim)

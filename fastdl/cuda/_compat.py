@@ -10,7 +10,7 @@ import numpy as _np
 if not hasattr(_np, "row_stack"):  # NumPy >= 2.5 removed it; numba-cuda <= 0.30 still registers it
     _np.row_stack = _np.vstack
 
-try:  # numba and numba-cuda are optional: pip install "fastdl[cuda]"
+try:  # numba and numba-cuda are optional: pip install "fastdl-kernels[cuda]"
     import numba
     from numba import cuda
     from numba import int64, uint32, uint64  # index casts (unsigned: no negative-index wraparound code)
@@ -50,7 +50,7 @@ def reason():
     """Why the backend cannot run, or None when it can."""
     if not HAVE_NUMBA:
         return (f"numba with CUDA support is not installed ({_IMPORT_ERROR}); "
-                'install it with pip install "fastdl[cuda]"')
+                'install it with pip install "fastdl-kernels[cuda]"')
     if not available():
         return ("no CUDA GPU is visible to numba and the simulator is off; run on a machine with an "
                 "NVIDIA GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 before importing numba/fastdl "

@@ -3,11 +3,11 @@
 ``digits()``: scikit-learn's bundled 8x8 handwritten digits (1,797 images, no download), prepared the
 way the book prepares MNIST: one-hot float targets, and pixels centred and scaled
 by the scalar mean and standard deviation of the TRAINING images. Needs scikit-learn, the
-``examples`` extra: ``pip install "fastdl[examples]"``.
+``examples`` extra: ``pip install "fastdl-kernels[examples]"``.
 
 ``mnist()`` and ``fashion_mnist()``: the 70,000-image MNIST-format data sets, found on disk (an explicit
 folder, ``$FASTDL_DATA``, the user cache folder, Debian's package folder) or downloaded once with pooch
-(the ``data`` extra: ``pip install "fastdl[data]"``), checked against fixed SHA-256 hashes.
+(the ``data`` extra: ``pip install "fastdl-kernels[data]"``), checked against fixed SHA-256 hashes.
 
 ``text()``: the character-level corpus shipped inside the package (``fastdl/datasets/corpus.txt``, sixteen
 of Shakespeare's sonnets, public domain, about 10 KB), for chapter 6's ``RNNTrainer``.
@@ -38,7 +38,7 @@ def _sklearn():
     except ImportError as exc:
         raise ImportError(
             "fastdl.datasets.digits() needs scikit-learn, which is not installed. "
-            "Install the examples extra: pip install \"fastdl[examples]\" (or pip install scikit-learn)."
+            "Install the examples extra: pip install \"fastdl-kernels[examples]\" (or pip install scikit-learn)."
         ) from exc
     return load_digits, train_test_split
 

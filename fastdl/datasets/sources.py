@@ -8,7 +8,7 @@ in order, in
 3. the folder of a system package that installs the files (Debian's ``dataset-fashion-mnist``),
 
 and when none holds all four files it downloads them into the user cache folder with pooch (optional:
-``pip install "fastdl[data]"``), from the data set's official location, each checked against a fixed
+``pip install "fastdl-kernels[data]"``), from the data set's official location, each checked against a fixed
 SHA-256. Offline, or without pooch, ``DataNotFoundError`` says the three ways to provide the files.
 
 Decoding 70,000 gzip-compressed images takes a few tenths of a second, so the decoded uint8 arrays are
@@ -172,7 +172,7 @@ def _not_found_message(name: str, why: str) -> str:
     ways = [f"  1. put the four IDX files ({', '.join(s + '.gz' for s in IDX_STEMS.values())}) in a folder and "
             f"pass it (path=..., or --data-dir on the command line), or set FASTDL_DATA to a folder holding "
             f"{name}/",
-            f"  2. install pooch (pip install \"fastdl[data]\") and go online: they are downloaded into "
+            f"  2. install pooch (pip install \"fastdl-kernels[data]\") and go online: they are downloaded into "
             f"{os.fspath(user_cache_dir() / name)} and checked against fixed SHA-256 hashes"]
     if source.system_hint:
         ways.append(f"  3. install the system package: {source.system_hint}")
@@ -191,8 +191,8 @@ def load_arrays(files: Dict[str, Path], name: str) -> Dict[str, np.ndarray]:
                 arrays = {key: stored[key] for key in IDX_STEMS}
             _check(arrays, name)
             return arrays
-        except (OSError, ValueError, KeyError):
-            pass  # unreadable or stale: decode again and overwrite it
+        except Exception:  # truncated, empty, damaged (BadZipFile, EOFError, ...) or stale: decode again
+            pass
     arrays = {key: read_idx(path) for key, path in files.items()}
     _check(arrays, name)
     if cache is not None:
@@ -242,3 +242,6 @@ def _write_atomically(path: Path, arrays: Dict[str, np.ndarray]) -> None:
                 old.unlink(missing_ok=True)
     except OSError:
         Path(tmp).unlink(missing_ok=True)
+    except BaseException:  # interrupted while writing: leave no partial file behind
+        Path(tmp).unlink(missing_ok=True)
+        raise

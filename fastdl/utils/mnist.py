@@ -5,7 +5,7 @@ Same names and return values as the book's module: ``load()`` gives the raw imag
 ``(N, 784)`` and the labels as integers ``(N,)`` (60,000 training and 10,000 test images); ``init()``
 fetches the files first. What differs: no pickle is written or read. The four IDX files are found the way
 ``fastdl.datasets.mnist`` finds them (``path``, ``$FASTDL_DATA/mnist``, the user cache folder) or
-downloaded once with pooch (``pip install "fastdl[data]"``) and checked against fixed SHA-256 hashes; the
+downloaded once with pooch (``pip install "fastdl-kernels[data]"``) and checked against fixed SHA-256 hashes; the
 decoded arrays are cached beside them.
 """
 

@@ -102,12 +102,16 @@ def test_decoded_arrays_are_cached_and_refreshed_when_the_files_change(tmp_path)
     assert len(list((sources.user_cache_dir() / "mnist").glob("decoded-*.npz"))) == 1
 
 
-def test_a_corrupt_decoded_cache_is_ignored(tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated"])
+def test_a_corrupt_decoded_cache_is_decoded_again(tmp_path, damage):
     folder = write_set(tmp_path / "data", small_set(6))
     want = datasets.raw("mnist", folder)
     (cached,) = (sources.user_cache_dir() / "mnist").glob("decoded-*.npz")
-    cached.write_bytes(b"not an npz")
+    data = cached.read_bytes()
+    cached.write_bytes({"garbage": b"not an npz", "empty": b"", "truncated": data[:len(data) // 2]}[damage])
     np.testing.assert_array_equal(datasets.raw("mnist", folder)[0], want[0])
+    with np.load(cached, allow_pickle=False) as stored:  # and the cache is whole again
+        np.testing.assert_array_equal(stored["X_train"], want[0])
 
 
 @pytest.mark.parametrize("damage,message", [
@@ -201,6 +205,14 @@ def test_offline_download_tries_every_mirror_then_says_how_to_provide_the_files(
         datasets.mnist()
     assert len(calls) == len(sources.SOURCES["mnist"].base_urls)
     assert "--data-dir" in str(info.value)
+
+
+def test_install_hints_name_the_distribution():
+    """Every hint names fastdl-kernels: the index's `fastdl` is an unrelated project."""
+    import fastdl
+
+    root = Path(fastdl.__file__).parent
+    assert [str(p) for p in root.rglob("*.py") if 'fastdl[' in p.read_text()] == []
 
 
 def test_the_published_hashes_are_sha256_hex():

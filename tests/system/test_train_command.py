@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 
-from fastdl.datasets import sources
 from fastdl.datasets.idx import write_idx
 
 
@@ -43,6 +42,7 @@ def small_mnist_folder(folder, n_train=240, n_test=60):
     (["cnn", "--data", "mnist", "--data-dir", "/nonexistent/folder"], "does not exist"),
     (["mlp", "--data-dir", "/tmp"], "--data-dir applies to fashion-mnist and mnist"),
     (["lstm", "--data", "mnist"], "--data applies to mlp and cnn"),
+    (["mlp", "--json", "/nonexistent/folder/run.json"], "cannot write /nonexistent/folder/run.json"),
 ])
 def test_bad_values_exit_2_with_a_clear_line(args, words):
     result = run_cli(*args)
@@ -52,7 +52,11 @@ def test_bad_values_exit_2_with_a_clear_line(args, words):
 
 
 def test_missing_files_without_network_exit_2(tmp_path):
-    result = run_cli("mlp", "--data", "mnist", env={"XDG_CACHE_HOME": str(tmp_path), "FASTDL_DATA": str(tmp_path)})
+    blocked = tmp_path / "blocked"  # a `pooch` that cannot be imported: the child never goes online
+    (blocked / "pooch").mkdir(parents=True)
+    (blocked / "pooch" / "__init__.py").write_text("raise ImportError('pooch is blocked in this test')\n")
+    result = run_cli("mlp", "--data", "mnist", env={"XDG_CACHE_HOME": str(tmp_path), "FASTDL_DATA": str(tmp_path),
+                                                    "PYTHONPATH": str(blocked)})
     assert result.returncode == 2
     assert "Ways to provide them" in result.stderr and "Traceback" not in result.stderr
 
