@@ -1,27 +1,27 @@
 """The only place fastdl imports numba. Importing this module never fails.
 
-Exposes ``cuda`` (``numba.cuda`` or None), ``HAVE_NUMBA``, and the probes ``simulator()``,
+Exposes ``cuda`` (``numba.cuda`` or None), ``types`` (``numba.types``), ``HAVE_NUMBA``, and the probes ``simulator()``,
 ``real_gpu()``, ``available()`` plus ``require()``, which raises a RuntimeError that says what is
 missing. Set ``NUMBA_ENABLE_CUDASIM=1`` *before* the first numba import to use the simulator.
+Importing it changes no other package (NumPy included): the versions that work together are declared
+in the cuda extras instead.
 """
-
-import numpy as _np
-
-if not hasattr(_np, "row_stack"):  # NumPy >= 2.5 removed it; numba-cuda <= 0.30 still registers it
-    _np.row_stack = _np.vstack
 
 try:  # numba and numba-cuda are optional: pip install "fastdl-kernels[cuda]"
     import numba
-    from numba import cuda
+    from numba import cuda, types
     from numba import int64, uint32, uint64  # index casts (unsigned: no negative-index wraparound code)
     HAVE_NUMBA = True
     _IMPORT_ERROR = None
-except Exception as exc:  # ImportError, or a broken CUDA installation
+except Exception as exc:  # ImportError, a NumPy too new for this numba-cuda, or a broken CUDA installation
     numba = None
-    cuda = None
+    cuda = types = None
     int64 = uint32 = uint64 = None
     HAVE_NUMBA = False
     _IMPORT_ERROR = exc
+
+#: what the cuda extras pin together (numba-cuda 0.30 registers numpy.row_stack, which NumPy 2.5 removed)
+TESTED_RANGE = "numba-cuda >= 0.30, < 0.31 with numpy < 2.5"
 
 
 def simulator():
@@ -49,8 +49,8 @@ def available():
 def reason():
     """Why the backend cannot run, or None when it can."""
     if not HAVE_NUMBA:
-        return (f"numba with CUDA support is not installed ({_IMPORT_ERROR}); "
-                'install it with pip install "fastdl-kernels[cuda]"')
+        return (f"numba with CUDA support could not be imported ({_IMPORT_ERROR}); install the tested versions "
+                f'({TESTED_RANGE}) with pip install "fastdl-kernels[cuda]"')
     if not available():
         return ("no CUDA GPU is visible to numba and the simulator is off; run on a machine with an "
                 "NVIDIA GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 before importing numba/fastdl "

@@ -19,7 +19,7 @@ import weakref
 import numpy as np
 
 from fastdl.contract.checks import is_device_array as is_device  # one definition for the whole package
-from fastdl.cuda._compat import cuda, require, simulator
+from fastdl.cuda._compat import cuda, require, simulator, types
 
 
 def as_device(a):
@@ -185,8 +185,6 @@ class _FastKernel:
     """One compiled overload: its driver handle and a packer for its flattened parameters."""
 
     def __init__(self, disp):
-        from numba import types
-
         kern = next(iter(disp.overloads.values()))
         fmt, kinds = "<", []
         for ty in kern.argument_types:
