@@ -89,10 +89,11 @@ def test_matmul_empty(kernel, m, k, n):
 
 # Narrow results: up to 64 bytes of columns go to the narrow kernel (dot products for up to a quarter of
 # that when a is not transposed, else padded row vectors); (61, 700, 20) is just wider. Partial blocks of
-# 8 rows, K tails, every transpose flag.
+# 8 rows, K tails, every transpose flag; with AVX-512 and rows of a contiguous, the wider ones (from a quarter of
+# 64 bytes) go to blocks of 4 x 4 dot products, with row and column leftovers (97 x 801 x 5, 70 x 4099 x 8).
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n", [(60, 1000, 10), (3000, 60, 10), (500, 300, 1), (97, 801, 5), (2, 5000, 3),
-                                   (130, 517, 16), (33, 1031, 2), (70, 4099, 8), (61, 700, 20)])
+                                   (130, 517, 16), (33, 1031, 2), (70, 4099, 8), (61, 700, 20), (60, 12544, 10)])
 def test_matmul_narrow_results(kernel, rng, dtype, m, k, n):
     for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
         a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
