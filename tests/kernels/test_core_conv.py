@@ -178,3 +178,72 @@ def test_empty_batch():
     assert y.shape == (0, 3, 5, 5)
     gx, gw = _core.conv2d_backward(np.zeros((0, 2, 5, 5)), np.ones((2, 3, 3, 3)), np.zeros((0, 3, 5, 5)), 1, 1, 1)
     assert gx.shape == (0, 2, 5, 5) and gw.shape == (2, 3, 3, 3) and not gw.any()
+
+
+# The direct path (float32, AVX-512 vector path, stride 1, K <= 7, C_in*K*K <= 64, W_out >= 8): forward and
+# weight gradient computed from the padded image, no im2col. Tails: W_out not a multiple of 16, output
+# channels left over from blocks of 16/4 (forward) and 4/2 (weight gradient), every K, asymmetric padding.
+DIRECT_SHAPES = [((2, 1, 16, 28, 28), 5, "same"), ((1, 1, 21, 17, 33), 3, "same"), ((3, 2, 5, 12, 9), 7, 3),
+                 ((1, 1, 1, 8, 8), 1, "valid"), ((2, 2, 6, 10, 19), 4, "same"), ((1, 1, 3, 13, 40), 6, 2),
+                 ((4, 1, 16, 9, 24), 2, "valid")]
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh", "relu"])
+@pytest.mark.parametrize("shape,k,padding", DIRECT_SHAPES)
+def test_direct_path_matches_reference_and_im2col(shape, k, padding, activation):
+    b, c_in, c_out, h, w = shape
+    rng = np.random.default_rng(21)
+    x, wt = _case(rng, np.float32, b, c_in, c_out, h, w, k)
+    act = ACTIVATIONS[activation]
+    y = _cpu_conv.conv2d(x, wt, 1, padding, activation)
+    y_lin = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), 1, padding)
+    np.testing.assert_allclose(y, act(y_lin), **_tol(np.float32, c_in * k * k))
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    _, gw = _cpu_conv.conv2d_backward(x, wt, g, 1, padding, need_grad_x=False)
+    _, gw_ref = reference.conv2d_backward(x.astype(np.float64), wt.astype(np.float64), g.astype(np.float64), 1, padding)
+    np.testing.assert_allclose(gw, gw_ref, **_tol(np.float32, b * y.shape[2] * y.shape[3]))
+    _core.force_conv_algorithm("im2col")  # the other path, on the same inputs
+    try:
+        y_im2col = _cpu_conv.conv2d(x, wt, 1, padding, activation)
+        _, gw_im2col = _cpu_conv.conv2d_backward(x, wt, g, 1, padding, need_grad_x=False)
+    finally:
+        _core.force_conv_algorithm("auto")
+    np.testing.assert_allclose(y, y_im2col, **_tol(np.float32, c_in * k * k))
+    np.testing.assert_allclose(gw, gw_im2col, **_tol(np.float32, b * y.shape[2] * y.shape[3]))
+
+
+@pytest.mark.parametrize("shape,k,padding", DIRECT_SHAPES[:3])
+def test_direct_path_threads_give_identical_bits(restore_threads, shape, k, padding):
+    b, c_in, c_out, h, w = shape
+    x, wt = _case(np.random.default_rng(22), np.float32, b, c_in, c_out, h, w, k)
+    results = []
+    for threads in (1, 2):
+        _core.set_num_threads(threads)
+        y = _cpu_conv.conv2d(x, wt, 1, padding, "tanh")
+        results.append((y, _cpu_conv.conv2d_backward(x, wt, np.cos(y), 1, padding, need_grad_x=False)[1]))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+
+
+def test_direct_path_is_taken_only_with_avx512_vectors():
+    """With the AVX2 or scalar vector path forced, the same convolution runs on im2col (and still agrees)."""
+    (b, c_in, c_out, h, w), k, padding = DIRECT_SHAPES[0]
+    x, wt = _case(np.random.default_rng(23), np.float32, b, c_in, c_out, h, w, k)
+    y_auto = _cpu_conv.conv2d(x, wt, 1, padding)
+    _core.force_conv_algorithm("im2col")
+    y_im2col = _cpu_conv.conv2d(x, wt, 1, padding)
+    _core.force_conv_algorithm("auto")
+    for isa in [i for i in ("avx2", "scalar") if i in _vec_isas()]:
+        _core.force_vec_isa(isa)
+        try:
+            y_isa = _cpu_conv.conv2d(x, wt, 1, padding)
+        finally:
+            _core.force_vec_isa("auto")
+        np.testing.assert_array_equal(y_isa, y_im2col)  # the im2col path, bit for bit
+    np.testing.assert_allclose(y_auto, y_im2col, **_tol(np.float32, c_in * k * k))
+
+
+def _vec_isas():
+    from helpers import vec_isas
+
+    return vec_isas(_core)

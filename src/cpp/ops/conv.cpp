@@ -1,5 +1,6 @@
 // conv.cpp — conv2d forward and backward as banded im2col + GEMM (fastdl::gemm), float32 and float64; the 3x3
-// stride-1 convolutions that use_winograd picks go to winograd.cpp instead (forward, grad_x as a forward, grad_w).
+// stride-1 convolutions that use_winograd picks go to winograd.cpp instead (forward, grad_x as a forward, grad_w),
+// and the weight gradient of stride-1 convolutions with few input taps to conv_direct.cpp.
 //
 // Work is split into tasks of one band of rows of one image, so a batch of 1 still keeps every thread
 // busy; each thread owns one cache-sized patch buffer (kBufferBytes) that it reuses for all its tasks.
@@ -15,8 +16,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
+#include "ops/conv_direct.hpp"
 #include "ops/conv_patches.hpp"
 #include "ops/conv_tasks.hpp"
 #include "ops/conv_wide.hpp"
@@ -308,6 +311,9 @@ template <typename T>
 void conv2d_forward(const ConvShape& s, const T* x, const T* w, T* y, Activation act) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y is (B, C_out, H_out, W_out)
     if (s.B == 0 || s.C_out == 0 || s.pixels_out() == 0) return;
+    if constexpr (std::is_same_v<T, float>) {
+        if (use_direct_forward(s)) return direct_forward(s, x, w, y, act);
+    }
     const std::vector<T> wt = weights_by_output(s, w);  // (C_out, C_in*K*K)
     forward(s, x, wt.data(), y, act);
 }
@@ -316,8 +322,13 @@ template <typename T>
 void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y, T* grad_x, T* grad_w) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     // -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
-    if (use_winograd<T>(s)) winograd_grad_w(s, x, grad_y, grad_w);
-    else conv2d_grad_w(s, x, grad_y, grad_w);
+    if (use_winograd<T>(s)) {
+        winograd_grad_w(s, x, grad_y, grad_w);
+    } else if (use_direct_grad_w<T>(s)) {
+        if constexpr (std::is_same_v<T, float>) direct_grad_w(s, x, grad_y, grad_w);
+    } else {
+        conv2d_grad_w(s, x, grad_y, grad_w);
+    }
     if (!grad_x || s.B == 0 || s.C_in == 0 || s.H * s.W == 0) return;
     if (grad_x_by_correlation<T>(s)) grad_x_correlation(s, w, grad_y, grad_x);
     else conv2d_grad_x(s, w, grad_y, grad_x);

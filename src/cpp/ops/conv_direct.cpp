@@ -1,0 +1,235 @@
+// conv_direct.cpp — the direct forward pass and weight gradient of conv_direct.hpp.
+//
+//   y[b, o, y, x]     = act(sum over (c, p, q) of w[c, o, p, q] * xpad_b[c, y + p, x + q])
+//   grad_w[c, o, p, q] = sum_b sum_y sum_x grad_y[b, o, y, x] * xpad_b[c, y + p, x + q]
+//
+// Forward: per image (one task each, so no sums cross threads), 16 outputs of one row per register and 16
+// output channels at a time, every tap's weight broadcast into its FMA; the activation is applied to the
+// image's outputs while they are in cache.
+//
+// Weight gradient:
+// Vectorised along x, 16 outputs per register. For one image, input channel c and kernel row p, a block of O
+// output channels keeps O x K accumulators (one per o and q) while it walks every (y, x-vector): O loads of
+// grad_y and K shifted loads of the padded input feed O*K FMAs. Lanes past W_out load grad_y as zero, so the
+// padded row's tail never counts. Each image's sums are reduced across lanes and added to its chunk's partial
+// sums; the chunks (fixed by the batch size) are added in order at the end.
+#include "ops/conv_direct.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "core/vec_math.hpp"
+#include "gemm/epilogue.hpp"
+#include "ops/conv_tasks.hpp"
+#include "ops/winograd.hpp"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace fastdl {
+
+namespace {
+
+constexpr index_t kLanes = 16;  // floats per 512-bit register
+
+// Padded images of one image's channels: rows of Hp = H_out + K - 1, each Wp = nvec*16 + K wide (zeros
+// around the image, and past its right edge far enough for the last vector's shifted loads).
+struct PaddedGeometry {
+    index_t nvec, Hp, Wp;
+    explicit PaddedGeometry(const ConvShape& s)
+        : nvec(ceil_div(s.W_out, kLanes)), Hp(s.H_out + s.K - 1), Wp(ceil_div(s.W_out, kLanes) * kLanes + s.K) {}
+    index_t channel_size() const { return Hp * Wp; }
+};
+
+// xpad (C_in, Hp, Wp) <- image x_b (C_in, H, W) with the convolution's top and left padding.
+void pad_image(const ConvShape& s, const PaddedGeometry& g, const float* x_b, float* xpad) {
+    std::fill(xpad, xpad + s.C_in * g.channel_size(), 0.0f);
+    for (index_t c = 0; c < s.C_in; ++c)
+        for (index_t i = 0; i < s.H; ++i) {
+            const index_t row = i + s.pad_top;
+            if (row < 0 || row >= g.Hp) continue;
+            const index_t j0 = std::max<index_t>(0, -s.pad_left), j1 = std::min(s.W, g.Wp - s.pad_left);
+            for (index_t j = j0; j < j1; ++j) xpad[(c * g.Hp + row) * g.Wp + j + s.pad_left] = x_b[(c * s.H + i) * s.W + j];
+        }
+}
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx512f")
+
+// acc (O, K) += sum over (y, x-vector) of dy_o[y, x] * xrow_p[y + p... ] for one image, channel c, kernel row p,
+// output channels [o0, o0 + O). dy is grad_y[b] (C_out, H_out, W_out); xc is xpad[c] (Hp, Wp). Adds the
+// lane sums into g (C_in, C_out, K, K) at [c, o0 + o, p, q].
+template <int K, int O>
+void taps_block(const ConvShape& s, const PaddedGeometry& g, const float* dy, const float* xc, index_t c, index_t p,
+                index_t o0, float* gsum) {
+    __m512 acc[O][K];
+#pragma GCC unroll 8
+    for (int o = 0; o < O; ++o)
+#pragma GCC unroll 8
+        for (int q = 0; q < K; ++q) acc[o][q] = _mm512_setzero_ps();
+    const index_t P = s.H_out * s.W_out;
+    for (index_t y = 0; y < s.H_out; ++y) {
+        const float* xrow = xc + (y + p) * g.Wp;
+        const float* dyrow = dy + o0 * P + y * s.W_out;
+        for (index_t v = 0; v < g.nvec; ++v) {
+            const index_t x0 = v * kLanes, left = s.W_out - x0;
+            const __mmask16 m = left >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+            __m512 d[O];
+#pragma GCC unroll 8
+            for (int o = 0; o < O; ++o) d[o] = _mm512_maskz_loadu_ps(m, dyrow + o * P + x0);
+#pragma GCC unroll 8
+            for (int q = 0; q < K; ++q) {
+                const __m512 xs = _mm512_loadu_ps(xrow + x0 + q);
+#pragma GCC unroll 8
+                for (int o = 0; o < O; ++o) acc[o][q] = _mm512_fmadd_ps(d[o], xs, acc[o][q]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int o = 0; o < O; ++o)
+#pragma GCC unroll 8
+        for (int q = 0; q < K; ++q)
+            gsum[((c * s.C_out + o0 + o) * K + p) * K + q] += _mm512_reduce_add_ps(acc[o][q]);
+}
+
+// One image's contribution to gsum (C_in, C_out, K, K): blocks of O output channels, then single ones.
+template <int K>
+void image_taps(const ConvShape& s, const PaddedGeometry& g, const float* dy, const float* xpad, float* gsum) {
+    constexpr int O = K <= 6 ? 4 : 2;  // O*K accumulators + O + 1 registers stay within the 32 zmm
+    for (index_t c = 0; c < s.C_in; ++c)
+        for (index_t p = 0; p < K; ++p) {
+            const float* xc = xpad + c * g.channel_size();
+            index_t o0 = 0;
+            for (; o0 + O <= s.C_out; o0 += O) taps_block<K, O>(s, g, dy, xc, c, p, o0, gsum);
+            for (; o0 < s.C_out; ++o0) taps_block<K, 1>(s, g, dy, xc, c, p, o0, gsum);
+        }
+}
+
+using ImageTapsFn = void (*)(const ConvShape&, const PaddedGeometry&, const float*, const float*, float*);
+
+ImageTapsFn image_taps_for(index_t K) {
+    switch (K) {
+        case 1: return &image_taps<1>;
+        case 2: return &image_taps<2>;
+        case 3: return &image_taps<3>;
+        case 4: return &image_taps<4>;
+        case 5: return &image_taps<5>;
+        case 6: return &image_taps<6>;
+        default: return &image_taps<7>;
+    }
+}
+
+// y rows (o0 .. o0 + O) of one image, output row yo, x-vector v: y[o, yo, x] = sum over (c, p, q) of
+// wt[((c*K + p)*K + q)*C_out + o] * xpad[c, yo + p, x + q]; the weights of one tap are adjacent.
+template <int O>
+void forward_block(const ConvShape& s, const PaddedGeometry& g, const float* wt, const float* xpad, index_t yo,
+                   index_t v, index_t o0, float* y) {
+    __m512 acc[O];
+#pragma GCC unroll 16
+    for (int o = 0; o < O; ++o) acc[o] = _mm512_setzero_ps();
+    const index_t x0 = v * kLanes, K = s.K;
+    for (index_t c = 0; c < s.C_in; ++c)
+        for (index_t p = 0; p < K; ++p) {
+            const float* xrow = xpad + c * g.channel_size() + (yo + p) * g.Wp + x0;
+            const float* wtap = wt + ((c * K + p) * K) * s.C_out + o0;
+            for (index_t q = 0; q < K; ++q) {
+                const __m512 xs = _mm512_loadu_ps(xrow + q);
+#pragma GCC unroll 16
+                for (int o = 0; o < O; ++o) acc[o] = _mm512_fmadd_ps(_mm512_set1_ps(wtap[q * s.C_out + o]), xs, acc[o]);
+            }
+        }
+    const index_t left = s.W_out - x0;
+    const __mmask16 m = left >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << left) - 1u);
+    const index_t P = s.pixels_out();
+#pragma GCC unroll 16
+    for (int o = 0; o < O; ++o) _mm512_mask_storeu_ps(y + (o0 + o) * P + yo * s.W_out + x0, m, acc[o]);
+}
+
+// One image: y_b (C_out, H_out, W_out) from xpad (C_in, Hp, Wp), blocks of 16 output channels (one input
+// load per 16 FMAs), then 4, then single ones.
+void forward_image(const ConvShape& s, const PaddedGeometry& g, const float* wt, const float* xpad, float* y_b) {
+    for (index_t yo = 0; yo < s.H_out; ++yo)
+        for (index_t v = 0; v < g.nvec; ++v) {
+            index_t o0 = 0;
+            for (; o0 + 16 <= s.C_out; o0 += 16) forward_block<16>(s, g, wt, xpad, yo, v, o0, y_b);
+            for (; o0 + 4 <= s.C_out; o0 += 4) forward_block<4>(s, g, wt, xpad, yo, v, o0, y_b);
+            for (; o0 < s.C_out; ++o0) forward_block<1>(s, g, wt, xpad, yo, v, o0, y_b);
+        }
+}
+
+#pragma GCC pop_options
+#endif
+
+}  // namespace
+
+bool use_direct_forward(const ConvShape& s) { return use_direct_grad_w<float>(s); }
+
+void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act) {
+    // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w))
+#if defined(__x86_64__)
+    if (s.B == 0 || s.C_out == 0 || s.pixels_out() == 0) return;
+    const PaddedGeometry g(s);
+    const index_t kk = s.kk(), P = s.pixels_out();
+    std::vector<float> wt(static_cast<size_t>(s.ckk() * s.C_out));  // wt[(c*K*K + tap) * C_out + o] = w[c, o, tap]
+    for (index_t c = 0; c < s.C_in; ++c)
+        for (index_t o = 0; o < s.C_out; ++o)
+            for (index_t t = 0; t < kk; ++t) wt[(c * kk + t) * s.C_out + o] = w[(c * s.C_out + o) * kk + t];
+    const int nt = conv_detail::conv_threads(s.B, s.B * P * s.C_out * s.ckk());
+    const conv_detail::ThreadScratch<float, 1> scratch(nt, {s.C_in * g.channel_size()});
+    parallel_for(s.B, nt, [&](index_t b) {
+        float* xpad = scratch.buffers()[0];
+        float* y_b = y + b * s.C_out * P;
+        pad_image(s, g, x + b * s.C_in * s.H * s.W, xpad);
+        forward_image(s, g, wt.data(), xpad, y_b);
+        apply_epilogue(y_b, P, s.C_out, P, static_cast<const float*>(nullptr), act);  // each image while in cache
+    });
+#else
+    (void)x, (void)w, (void)y, (void)act;
+#endif
+}
+
+template <typename T>
+bool use_direct_grad_w(const ConvShape& s) {
+#if defined(__x86_64__)
+    if constexpr (sizeof(T) == sizeof(float)) {
+        return active_vec_isa() == VecIsa::avx512 && forced_conv_algorithm() != "im2col" && s.stride == 1 &&
+               s.K >= 1 && s.K <= 7 && s.C_in >= 1 && s.ckk() <= 64 && s.W_out >= 8 && s.C_out >= 1;
+    }
+#endif
+    (void)s;
+    return false;
+}
+
+void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w) {
+    // x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, K, K)
+    const index_t gsize = s.C_in * s.C_out * s.kk();
+    std::fill(grad_w, grad_w + gsize, 0.0f);
+#if defined(__x86_64__)
+    if (s.B == 0 || gsize == 0) return;
+    const PaddedGeometry g(s);
+    const index_t chunks = std::min(s.B, conv_detail::kGradWChunks);
+    const int nt = conv_detail::conv_threads(chunks, s.B * s.pixels_out() * gsize);
+    std::vector<float> partial(static_cast<size_t>(chunks * gsize), 0.0f);
+    const conv_detail::ThreadScratch<float, 1> scratch(nt, {s.C_in * g.channel_size()});
+    const ImageTapsFn taps = image_taps_for(s.K);
+    parallel_for(chunks, nt, [&](index_t chunk) {
+        float* xpad = scratch.buffers()[0];
+        float* gsum = partial.data() + chunk * gsize;
+        for (index_t b = s.B * chunk / chunks; b < s.B * (chunk + 1) / chunks; ++b) {
+            pad_image(s, g, x + b * s.C_in * s.H * s.W, xpad);
+            taps(s, g, grad_y + b * s.C_out * s.pixels_out(), xpad, gsum);
+        }
+    });
+    for (index_t chunk = 0; chunk < chunks; ++chunk)
+        for (index_t e = 0; e < gsize; ++e) grad_w[e] += partial[chunk * gsize + e];
+#else
+    (void)x, (void)grad_y;
+#endif
+}
+
+template bool use_direct_grad_w<float>(const ConvShape&);
+template bool use_direct_grad_w<double>(const ConvShape&);
+
+}  // namespace fastdl
