@@ -247,3 +247,20 @@ def _vec_isas():
     from helpers import vec_isas
 
     return vec_isas(_core)
+
+
+def test_direct_weight_gradient_ignores_values_past_the_last_output_column():
+    """'valid', K = 5, W = 21: output columns 0..16. An Inf in input column 17 reaches grad_w only through
+    taps q >= 1 (x + q = 17 with x <= 16); tap q = 0 must stay finite, as in the reference."""
+    rng = np.random.default_rng(24)
+    x = rng.standard_normal((2, 1, 9, 21)).astype(np.float32)
+    x[:, :, :, 17] = np.inf
+    wt = rng.standard_normal((1, 4, 5, 5)).astype(np.float32)
+    g = rng.standard_normal((2, 4, 5, 17)).astype(np.float32)
+    _, gw = _cpu_conv.conv2d_backward(x, wt, g, 1, "valid", need_grad_x=False)
+    with np.errstate(invalid="ignore"):  # Inf - Inf in the taps that do see the Inf
+        _, gw_ref = reference.conv2d_backward(x.astype(np.float64), wt.astype(np.float64), g.astype(np.float64), 1,
+                                              "valid")
+    assert np.isfinite(gw[..., 0]).all() and np.isfinite(gw_ref[..., 0]).all()
+    np.testing.assert_allclose(gw[..., 0], gw_ref[..., 0], **_tol(np.float32, 2 * 5 * 17))
+    np.testing.assert_array_equal(np.isfinite(gw), np.isfinite(gw_ref))

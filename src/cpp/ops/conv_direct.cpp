@@ -3,8 +3,8 @@
 //   y[b, o, y, x]     = act(sum over (c, p, q) of w[c, o, p, q] * xpad_b[c, y + p, x + q])
 //   grad_w[c, o, p, q] = sum_b sum_y sum_x grad_y[b, o, y, x] * xpad_b[c, y + p, x + q]
 //
-// Forward: per image (one task each, so no sums cross threads), 16 outputs of one row per register and 16
-// output channels at a time, every tap's weight broadcast into its FMA; the activation is applied to the
+// Forward: tasks of (image, band of output rows), so no sums cross threads; 16 outputs of one row per register
+// and 16 output channels at a time, every tap's weight broadcast into its FMA; the activation is applied to the
 // image's outputs while they are in cache.
 //
 // Weight gradient:
@@ -81,7 +81,8 @@ void taps_block(const ConvShape& s, const PaddedGeometry& g, const float* dy, co
             for (int o = 0; o < O; ++o) d[o] = _mm512_maskz_loadu_ps(m, dyrow + o * P + x0);
 #pragma GCC unroll 8
             for (int q = 0; q < K; ++q) {
-                const __m512 xs = _mm512_loadu_ps(xrow + x0 + q);
+                // lanes past W_out load zero from the image too: 0 * (an Inf or NaN beyond the row) must not count
+                const __m512 xs = _mm512_maskz_loadu_ps(m, xrow + x0 + q);
 #pragma GCC unroll 8
                 for (int o = 0; o < O; ++o) acc[o][q] = _mm512_fmadd_ps(d[o], xs, acc[o][q]);
             }
@@ -147,10 +148,11 @@ void forward_block(const ConvShape& s, const PaddedGeometry& g, const float* wt,
     for (int o = 0; o < O; ++o) _mm512_mask_storeu_ps(y + (o0 + o) * P + yo * s.W_out + x0, m, acc[o]);
 }
 
-// One image: y_b (C_out, H_out, W_out) from xpad (C_in, Hp, Wp), blocks of 16 output channels (one input
-// load per 16 FMAs), then 4, then single ones.
-void forward_image(const ConvShape& s, const PaddedGeometry& g, const float* wt, const float* xpad, float* y_b) {
-    for (index_t yo = 0; yo < s.H_out; ++yo)
+// Output rows [r0, r1) of one image: y_b (C_out, H_out, W_out) from xpad (C_in, Hp, Wp), blocks of 16 output
+// channels (one input load per 16 FMAs), then 4, then single ones.
+void forward_rows(const ConvShape& s, const PaddedGeometry& g, const float* wt, const float* xpad, index_t r0,
+                  index_t r1, float* y_b) {
+    for (index_t yo = r0; yo < r1; ++yo)
         for (index_t v = 0; v < g.nvec; ++v) {
             index_t o0 = 0;
             for (; o0 + 16 <= s.C_out; o0 += 16) forward_block<16>(s, g, wt, xpad, yo, v, o0, y_b);
@@ -162,9 +164,27 @@ void forward_image(const ConvShape& s, const PaddedGeometry& g, const float* wt,
 #pragma GCC pop_options
 #endif
 
+// The shapes both direct paths serve (float32, AVX-512 vectors, the algorithm not forced).
+bool direct_fits(const ConvShape& s) {
+#if defined(__x86_64__)
+    return active_vec_isa() == VecIsa::avx512 && forced_conv_algorithm() == "auto" && s.stride == 1 && s.K >= 1 &&
+           s.K <= 7 && s.C_in >= 1 && s.ckk() <= 64 && s.W_out >= 8 && s.C_out >= 1;
+#else
+    (void)s;
+    return false;
+#endif
+}
+
+// Forward tasks: (image, band of output rows), at least 8 in all when the batch is small, the bands fixed
+// by the shape alone.
+index_t forward_band_rows(const ConvShape& s) {
+    const index_t bands = std::min(s.H_out, ceil_div(index_t(8), std::max<index_t>(s.B, 1)));
+    return ceil_div(s.H_out, std::max<index_t>(bands, 1));
+}
+
 }  // namespace
 
-bool use_direct_forward(const ConvShape& s) { return use_direct_grad_w<float>(s); }
+bool use_direct_forward(const ConvShape& s) { return direct_fits(s); }
 
 void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w))
@@ -176,30 +196,28 @@ void direct_forward(const ConvShape& s, const float* x, const float* w, float* y
     for (index_t c = 0; c < s.C_in; ++c)
         for (index_t o = 0; o < s.C_out; ++o)
             for (index_t t = 0; t < kk; ++t) wt[(c * kk + t) * s.C_out + o] = w[(c * s.C_out + o) * kk + t];
-    const int nt = conv_detail::conv_threads(s.B, s.B * P * s.C_out * s.ckk());
+    const index_t band = forward_band_rows(s), bands = ceil_div(s.H_out, band), tasks = s.B * bands;
+    const int nt = conv_detail::conv_threads(tasks, s.B * P * s.C_out * s.ckk());
     const conv_detail::ThreadScratch<float, 1> scratch(nt, {s.C_in * g.channel_size()});
-    parallel_for(s.B, nt, [&](index_t b) {
+    parallel_for(tasks, nt, [&](index_t task) {
+        const index_t b = task / bands, r0 = (task % bands) * band, r1 = std::min(s.H_out, r0 + band);
         float* xpad = scratch.buffers()[0];
         float* y_b = y + b * s.C_out * P;
         pad_image(s, g, x + b * s.C_in * s.H * s.W, xpad);
-        forward_image(s, g, wt.data(), xpad, y_b);
-        apply_epilogue(y_b, P, s.C_out, P, static_cast<const float*>(nullptr), act);  // each image while in cache
+        forward_rows(s, g, wt.data(), xpad, r0, r1, y_b);
+        // the band's outputs, while they are in cache: C_out rows of (r1 - r0) * W_out values, P apart
+        apply_epilogue(y_b + r0 * s.W_out, P, s.C_out, (r1 - r0) * s.W_out, static_cast<const float*>(nullptr), act);
     });
 #else
     (void)x, (void)w, (void)y, (void)act;
 #endif
 }
 
+// The weight gradient sums images in chunks of whole images: with a single image the banded im2col path,
+// which splits rows across threads, is kept.
 template <typename T>
 bool use_direct_grad_w(const ConvShape& s) {
-#if defined(__x86_64__)
-    if constexpr (sizeof(T) == sizeof(float)) {
-        return active_vec_isa() == VecIsa::avx512 && forced_conv_algorithm() != "im2col" && s.stride == 1 &&
-               s.K >= 1 && s.K <= 7 && s.C_in >= 1 && s.ckk() <= 64 && s.W_out >= 8 && s.C_out >= 1;
-    }
-#endif
-    (void)s;
-    return false;
+    return sizeof(T) == sizeof(float) && s.B >= 2 && direct_fits(s);
 }
 
 void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w) {

@@ -7,8 +7,8 @@
 
 namespace fastdl {
 
-// Whether conv2d_forward and conv2d_backward take the direct paths: float32, the AVX-512 vector path active, stride 1,
-// K <= 7, C_in*K*K <= 64, W_out >= 8, and the algorithm not forced to im2col.
+// Whether conv2d_backward takes the direct weight gradient: float32, the AVX-512 vector path active, stride 1,
+// K <= 7, C_in*K*K <= 64, W_out >= 8, a batch of at least 2, and the algorithm not forced (force_conv_algorithm).
 template <typename T>
 bool use_direct_grad_w(const ConvShape& s);
 
@@ -16,11 +16,11 @@ bool use_direct_grad_w(const ConvShape& s);
 // in a fixed number of fixed-order chunks: the result does not depend on the thread count.
 void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w);
 
-// The same test for the forward pass (float32 only).
+// The same test for the forward pass (float32 only; any batch: its tasks are bands of rows).
 bool use_direct_forward(const ConvShape& s);
 
-// x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w)). Each image is
-// one task: the result does not depend on the thread count.
+// x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w)). Each output
+// element is computed by one task: the result does not depend on the thread count.
 void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act);
 
 }  // namespace fastdl
