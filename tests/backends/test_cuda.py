@@ -223,7 +223,7 @@ def test_device_arrays_in_device_arrays_out(rng, dtype):
 def test_clear_error_without_numba_or_gpu(monkeypatch):
     import fastdl.cuda as fk
     monkeypatch.setattr(_compat, "HAVE_NUMBA", False)
-    with pytest.raises(RuntimeError, match=r"fastdl cuda backend: .*pip install \"fastdl\[cuda\]\""):
+    with pytest.raises(RuntimeError, match=r"fastdl cuda backend: .*pip install \"fastdl-kernels\[cuda\]\""):
         fk.matmul(np.ones((2, 2)), np.ones((2, 2)))
     monkeypatch.setattr(_compat, "HAVE_NUMBA", True)
     monkeypatch.setattr(_compat, "simulator", lambda: False)
