@@ -1,6 +1,7 @@
 """fastdl's cpu backend against PyTorch's CPU build (oneDNN) on the issues' workloads, in ONE process.
 
-    python benches/compare_torch.py [--rounds N] [--data DIR] [--only TEXT] [--json benches/results/torch_cpu_2core.json]
+    python benches/compare_torch.py [--rounds N] [--data DIR] [--only TEXT]
+                                    [--json benches/results/torch_cpu_2core.json]
 
 Kernel-sized workloads (one layer's forward and backward), then the book's three models end to end:
 the ch4 MLP and ch5 CNN one whole epoch through ``Trainer.fit`` and the ch6 LSTM model step (the models

@@ -67,8 +67,8 @@ class Trainer:
         (the test loss), ``accuracy`` (arg-max accuracy for one-hot targets, else None), ``seconds``
         since fit began and ``train_seconds`` (the same without the evaluations). It prints the book's
         lines and logs them (INFO) to ``logging.getLogger("fastdl")``. Afterwards ``epochs_trained`` and
-        ``train_seconds`` (the wall time of the epochs, evaluations not counted) describe the run. ``progress=True`` shows a per-batch
-        tqdm bar (when tqdm is installed) with the running training loss.
+        ``train_seconds`` (the wall time of the epochs, evaluations not counted) describe the run.
+        ``progress=True`` shows a per-batch tqdm bar (when tqdm is installed) with the running training loss.
         """
         setattr(self.optim, "max_epochs", epochs)
         self.optim._setup_decay()

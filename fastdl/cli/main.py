@@ -56,7 +56,8 @@ def _cmd_bench(args) -> int:
     if args.profile:
         return _profile(args)
     if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' (or pip install matplotlib)")
+        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' "
+                           "(or pip install matplotlib)")
     if args.backend and args.backend != "numpy":
         use_backend(args.backend)  # refuses a backend this machine cannot run, before any timing
     backend = args.backend or fastdl.get_backend()

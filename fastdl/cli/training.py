@@ -97,7 +97,8 @@ def check_plot_possible(plot: Optional[str]) -> None:
     import importlib.util
 
     if plot and importlib.util.find_spec("matplotlib") is None:
-        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' (or pip install matplotlib)")
+        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' "
+                           "(or pip install matplotlib)")
 
 
 def show_progress(requested: bool) -> bool:

@@ -50,7 +50,9 @@ void pad_image(const ConvShape& s, const PaddedGeometry& g, const float* x_b, fl
             const index_t row = i + s.pad_top;
             if (row < 0 || row >= g.Hp) continue;
             const index_t j0 = std::max<index_t>(0, -s.pad_left), j1 = std::min(s.W, g.Wp - s.pad_left);
-            for (index_t j = j0; j < j1; ++j) xpad[(c * g.Hp + row) * g.Wp + j + s.pad_left] = x_b[(c * s.H + i) * s.W + j];
+            float* out = xpad + (c * g.Hp + row) * g.Wp + s.pad_left;
+            const float* in = x_b + (c * s.H + i) * s.W;
+            for (index_t j = j0; j < j1; ++j) out[j] = in[j];
         }
 }
 
