@@ -146,12 +146,7 @@ class Trainer:
             yield X[ii:ii + size], y[ii:ii + size]
 
     def _predict(self, X: np.ndarray, rows: int) -> np.ndarray:
-        """Inference predictions for ``X``, computed ``rows`` rows at a time (so a large test set never
-        holds every layer's activations at once) and joined."""
-        if X.shape[0] <= rows:
-            return self.net.forward(X, inference=True)
-        return np.concatenate([self.net.forward(X[i:i + rows], inference=True)
-                               for i in range(0, X.shape[0], rows)])
+        return predict(self.net, X, rows)
 
     def _seed_dropout(self, dropout_seq: np.random.SeedSequence) -> None:
         """Give every layer a dropout seed from fit's seed (and re-seed Dropout ops that already exist)."""
@@ -218,6 +213,14 @@ class _ShuffledBatches:
             np.take(self.X, rows, axis=0, out=X_batch)
             np.take(self.y, rows, axis=0, out=y_batch)
             yield X_batch, y_batch
+
+
+def predict(net, X: np.ndarray, rows: int = EVAL_ROWS) -> np.ndarray:
+    """Inference predictions of ``net`` for ``X``, computed ``rows`` rows at a time (so a large test set never
+    holds every layer's activations at once) and joined."""
+    if X.shape[0] <= rows:
+        return net.forward(X, inference=True)
+    return np.concatenate([net.forward(X[i:i + rows], inference=True) for i in range(0, X.shape[0], rows)])
 
 
 def _accuracy(preds: np.ndarray, y: np.ndarray) -> Optional[float]:

@@ -15,7 +15,7 @@ from fastdl.layers import Conv2D, Dense
 from fastdl.losses import SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import SGDMomentum
-from fastdl.train import Trainer
+from fastdl.train import Trainer, predict
 
 
 def build_mlp(seed: int = 20190119, dtype=None):
@@ -43,15 +43,15 @@ def build_cnn(seed: int = 20190402, dtype=None, readout_init: str = "standard"):
     return net, SGDMomentum(lr=0.1, momentum=0.9)
 
 
-def accuracy(net, X, y_onehot, rows: int = 1024) -> float:
-    """Fraction of rows whose arg-max prediction (inference mode) matches the one-hot target; the network
-    sees ``rows`` rows at a time, so a 10,000-image test set never holds every activation at once."""
-    preds = np.concatenate([np.argmax(net.forward(X[i:i + rows], inference=True), axis=1)
-                            for i in range(0, len(X), rows)]) if len(X) else np.zeros(0, np.int64)
-    return float(np.mean(preds == np.argmax(y_onehot, axis=1)))
+def accuracy(net, X, y_onehot) -> float:
+    """Fraction of rows whose arg-max prediction (inference mode, ``fastdl.train.predict``: a chunk of rows
+    at a time) matches the one-hot target."""
+    return float(np.mean(np.argmax(predict(net, X), axis=1) == np.argmax(y_onehot, axis=1)))
 
 
-def _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress):
+def train_network(net, optim, data, epochs, eval_every, batch_size, seed, verbose=False, progress=False):
+    """``Trainer(net, optim).fit`` on ``data`` = (X_train, y_train, X_test, y_test), printing the book's lines
+    only when ``verbose``; returns ``(test_accuracy, seconds, trainer)``."""
     X_train, y_train, X_test, y_test = data
     trainer = Trainer(net, optim)
     sink = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(io.StringIO())
@@ -70,7 +70,7 @@ def train_mlp(epochs: int = 50, seed: int = 20190119, eval_every: int = 10, batc
 
     data = digits() if dtype is None else digits(dtype=dtype)
     net, optim = build_mlp(seed, dtype)
-    return _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
+    return train_network(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
 
 
 def train_cnn(epochs: int = 5, seed: int = 20190402, eval_every: int = 1, batch_size: int = 60,
@@ -80,7 +80,7 @@ def train_cnn(epochs: int = 5, seed: int = 20190402, eval_every: int = 1, batch_
 
     data = digits(images=True) if dtype is None else digits(dtype=dtype, images=True)
     net, optim = build_cnn(seed, dtype)
-    return _train(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
+    return train_network(net, optim, data, epochs, eval_every, batch_size, seed, verbose, progress)
 
 
 def train_lstm(iterations: int = 200, seed: int = 20190119, hidden: int = 64, sequence_length: int = 25,

@@ -14,3 +14,12 @@ def use_backend(name):
         fastdl.set_backend(name)
     except (RuntimeError, ImportError, ValueError) as exc:
         raise CommandError(f"--backend {name}: {exc}") from None
+
+
+def require_matplotlib(flag="--plot"):
+    """A CommandError before any work when ``flag`` asks for a chart and matplotlib is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("matplotlib") is None:
+        raise CommandError(f"{flag} needs matplotlib: pip install 'fastdl-kernels[examples]' "
+                           "(or pip install matplotlib)")

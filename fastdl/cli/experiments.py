@@ -7,8 +7,6 @@ is the book's notebook run: one epoch of batch 60, SGDMomentum(0.1, 0.9), the re
 weights. Each row prints the test accuracy, the book's MNIST accuracy and the time per epoch.
 """
 
-import contextlib
-import io
 from dataclasses import dataclass
 from typing import Callable, List
 
@@ -19,7 +17,6 @@ from fastdl.layers import Dense
 from fastdl.losses import MeanSquaredError, SoftmaxCrossEntropy
 from fastdl.network import NeuralNetwork
 from fastdl.optimizers import SGD, SGDMomentum
-from fastdl.train import Trainer
 
 SEED = 20190119
 
@@ -95,30 +92,25 @@ CNN_BOOK_MNIST_ACCURACY = 90.31
 def run_one(exp, data, timing=None):
     """Train one configuration; returns the test accuracy in %. ``timing`` (a dict) receives the epochs
     trained and the training seconds (evaluations not counted)."""
-    X_train, y_train, X_test, y_test = data
     net = NeuralNetwork(exp.layers(), loss=exp.make_loss(), seed=SEED)
-    trainer = Trainer(net, exp.make_optim())
-    with contextlib.redirect_stdout(io.StringIO()):
-        trainer.fit(X_train, y_train, X_test, y_test, epochs=exp.epochs, eval_every=10, batch_size=60, seed=SEED)
-    if timing is not None:
-        timing.update(epochs=trainer.epochs_trained, seconds=trainer.train_seconds)
-    from fastdl.cli.demos import accuracy
-
-    return 100.0 * accuracy(trainer.net, X_test, y_test)
+    return _run(net, exp.make_optim(), data, exp.epochs, 10, SEED, timing)
 
 
 def run_cnn(data, timing=None):
     """The book's chapter 5 run: one epoch of the CNN (batch 60, SGDMomentum 0.1, seed 20190402); test accuracy %."""
-    from fastdl.cli.demos import accuracy, build_cnn
+    from fastdl.cli.demos import build_cnn
 
-    X_train, y_train, X_test, y_test = data
     net, optim = build_cnn()
-    trainer = Trainer(net, optim)
-    with contextlib.redirect_stdout(io.StringIO()):
-        trainer.fit(X_train, y_train, X_test, y_test, epochs=1, eval_every=1, batch_size=60, seed=20190402)
+    return _run(net, optim, data, 1, 1, 20190402, timing)
+
+
+def _run(net, optim, data, epochs, eval_every, seed, timing):
+    from fastdl.cli.demos import train_network
+
+    acc, _, trainer = train_network(net, optim, data, epochs, eval_every, 60, seed)
     if timing is not None:
         timing.update(epochs=trainer.epochs_trained, seconds=trainer.train_seconds)
-    return 100.0 * accuracy(trainer.net, X_test, y_test)
+    return 100.0 * acc
 
 
 def run_all(progress=print, data_name="digits", data_dir=None):

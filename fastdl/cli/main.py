@@ -12,7 +12,7 @@ import sys
 import time
 
 from fastdl.cli.demos import train_lstm
-from fastdl.cli.errors import CommandError, use_backend
+from fastdl.cli.errors import CommandError, require_matplotlib, use_backend
 
 
 def _train_lstm(args) -> int:
@@ -48,16 +48,13 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_bench(args) -> int:
-    import importlib.util
-
     import fastdl
     from fastdl.cli import bench, bench_mixed
 
     if args.profile:
         return _profile(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:
-        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' "
-                           "(or pip install matplotlib)")
+    if args.plot:
+        require_matplotlib()
     if args.backend and args.backend != "numpy":
         use_backend(args.backend)  # refuses a backend this machine cannot run, before any timing
     backend = args.backend or fastdl.get_backend()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from fastdl.cli.errors import CommandError
+from fastdl.cli.errors import CommandError, require_matplotlib
 
 DATA_SETS = ("digits", "fashion-mnist", "mnist")
 
@@ -93,14 +93,6 @@ def check_output_paths(*paths: Optional[str]) -> None:
                 raise CommandError(f"cannot write {path}: the folder {folder} does not exist or is not writable")
 
 
-def check_plot_possible(plot: Optional[str]) -> None:
-    import importlib.util
-
-    if plot and importlib.util.find_spec("matplotlib") is None:
-        raise CommandError("--plot needs matplotlib: pip install 'fastdl-kernels[examples]' "
-                           "(or pip install matplotlib)")
-
-
 def show_progress(requested: bool) -> bool:
     """The per-batch bar: with --progress, or when tqdm is installed and the output is a terminal."""
     if requested:
@@ -121,7 +113,8 @@ def train(args) -> int:
     recipe = recipe_for(args.model, data)
     epochs = args.epochs if args.epochs is not None else recipe.epochs
     batch_size = args.batch_size if args.batch_size is not None else recipe.batch_size
-    check_plot_possible(args.plot)
+    if args.plot:
+        require_matplotlib()
     check_output_paths(args.json, args.plot)
     X_train, y_train, X_test, y_test = load_data(data, args.data_dir, images=args.model == "cnn")
     net, optim = build(args.model, recipe, args.lr, args.seed)

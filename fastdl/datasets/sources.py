@@ -85,10 +85,9 @@ def idx_file(folder: Path, stem: str) -> Optional[Path]:
     return None
 
 
-def idx_files(folder: Path) -> Optional[Dict[str, Path]]:
-    """{array key: path} when ``folder`` holds all four files, else None."""
-    found = {key: idx_file(folder, stem) for key, stem in IDX_STEMS.items()}
-    return None if any(path is None for path in found.values()) else found
+def idx_files(folder: Path) -> Dict[str, Optional[Path]]:
+    """{array key: path, or None where ``folder`` lacks that file}."""
+    return {key: idx_file(folder, stem) for key, stem in IDX_STEMS.items()}
 
 
 def search_folders(name: str) -> List[Path]:
@@ -110,14 +109,14 @@ def find_or_fetch(name: str, path=None, download: bool = True) -> Dict[str, Path
         folder = Path(path)
         if not folder.is_dir():
             raise DataNotFoundError(f"{name}: the folder {os.fspath(folder)!r} does not exist")
-        found = {key: idx_file(folder, stem) for key, stem in IDX_STEMS.items()}
+        found = idx_files(folder)
         missing = [IDX_STEMS[key] for key, p in found.items() if p is None]
         if missing:
             raise DataNotFoundError(f"{name}: no {', '.join(s + '[.gz]' for s in missing)} in {os.fspath(folder)}")
         return found
     for folder in search_folders(name):
         found = idx_files(folder)
-        if found:
+        if all(found.values()):
             return found
     if download:
         return fetch(name)

@@ -21,6 +21,7 @@
 #include "core/vec_math.hpp"
 #include "gemm/epilogue.hpp"
 #include "ops/conv_tasks.hpp"
+#include "ops/conv_wide.hpp"
 #include "ops/winograd.hpp"
 
 #if defined(__x86_64__)
@@ -40,20 +41,13 @@ struct PaddedGeometry {
     explicit PaddedGeometry(const ConvShape& s)
         : nvec(ceil_div(s.W_out, kLanes)), Hp(s.H_out + s.K - 1), Wp(ceil_div(s.W_out, kLanes) * kLanes + s.K) {}
     index_t channel_size() const { return Hp * Wp; }
+    // the buffer conv_detail::pad_band fills for a whole image: C_in channels, then K - 1 zeros
+    index_t buffer_size(const ConvShape& s) const { return s.C_in * channel_size() + s.K - 1; }
 };
 
-// xpad (C_in, Hp, Wp) <- image x_b (C_in, H, W) with the convolution's top and left padding.
+// xpad (C_in, Hp, Wp) <- image x_b (C_in, H, W), every output row's inputs with the convolution's padding.
 void pad_image(const ConvShape& s, const PaddedGeometry& g, const float* x_b, float* xpad) {
-    std::fill(xpad, xpad + s.C_in * g.channel_size(), 0.0f);
-    for (index_t c = 0; c < s.C_in; ++c)
-        for (index_t i = 0; i < s.H; ++i) {
-            const index_t row = i + s.pad_top;
-            if (row < 0 || row >= g.Hp) continue;
-            const index_t j0 = std::max<index_t>(0, -s.pad_left), j1 = std::min(s.W, g.Wp - s.pad_left);
-            float* out = xpad + (c * g.Hp + row) * g.Wp + s.pad_left;
-            const float* in = x_b + (c * s.H + i) * s.W;
-            for (index_t j = j0; j < j1; ++j) out[j] = in[j];
-        }
+    conv_detail::pad_band(s, x_b, 0, s.H_out, g.Wp, xpad);
 }
 
 #if defined(__x86_64__)
@@ -169,7 +163,7 @@ void forward_rows(const ConvShape& s, const PaddedGeometry& g, const float* wt, 
 // The shapes both direct paths serve (float32, AVX-512 vectors, the algorithm not forced).
 bool direct_fits(const ConvShape& s) {
 #if defined(__x86_64__)
-    return active_vec_isa() == VecIsa::avx512 && forced_conv_algorithm() == "auto" && s.stride == 1 && s.K >= 1 &&
+    return active_vec_isa() == VecIsa::avx512 && conv_algorithm_automatic() && s.stride == 1 && s.K >= 1 &&
            s.K <= 7 && s.C_in >= 1 && s.ckk() <= 64 && s.W_out >= 8 && s.C_out >= 1;
 #else
     (void)s;
@@ -200,7 +194,7 @@ void direct_forward(const ConvShape& s, const float* x, const float* w, float* y
             for (index_t t = 0; t < kk; ++t) wt[(c * kk + t) * s.C_out + o] = w[(c * s.C_out + o) * kk + t];
     const index_t band = forward_band_rows(s), bands = ceil_div(s.H_out, band), tasks = s.B * bands;
     const int nt = conv_detail::conv_threads(tasks, s.B * P * s.C_out * s.ckk());
-    const conv_detail::ThreadScratch<float, 1> scratch(nt, {s.C_in * g.channel_size()});
+    const conv_detail::ThreadScratch<float, 1> scratch(nt, {g.buffer_size(s)});
     parallel_for(tasks, nt, [&](index_t task) {
         const index_t b = task / bands, r0 = (task % bands) * band, r1 = std::min(s.H_out, r0 + band);
         float* xpad = scratch.buffers()[0];
@@ -232,7 +226,7 @@ void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, floa
     const index_t chunks = std::min(s.B, conv_detail::kGradWChunks);
     const int nt = conv_detail::conv_threads(chunks, s.B * s.pixels_out() * gsize);
     std::vector<float> partial(static_cast<size_t>(chunks * gsize), 0.0f);
-    const conv_detail::ThreadScratch<float, 1> scratch(nt, {s.C_in * g.channel_size()});
+    const conv_detail::ThreadScratch<float, 1> scratch(nt, {g.buffer_size(s)});
     const ImageTapsFn taps = image_taps_for(s.K);
     parallel_for(chunks, nt, [&](index_t chunk) {
         float* xpad = scratch.buffers()[0];

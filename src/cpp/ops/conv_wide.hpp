@@ -26,10 +26,11 @@ inline index_t padded_band_size(const ConvShape& s, index_t rows) {
 }
 
 // x_b is one image (C_in, H, W) -> xpad (C_in, rows + K - 1, Wp) for output rows [i0, i1), rows = i1 - i0:
-// xpad[c, r, u] = x[c, i0 + r - pad_top, u - pad_left] inside the image, else 0; then K - 1 zeros.
+// xpad[c, r, u] = x[c, i0 + r - pad_top, u - pad_left] inside the image, else 0; then K - 1 zeros. Rows are
+// Wp >= padded_width(s) wide (wider rows end in more zeros).
 template <typename T>
-void pad_band(const ConvShape& s, const T* x_b, index_t i0, index_t i1, T* xpad) {
-    const index_t Wp = padded_width(s), rows_in = i1 - i0 + s.K - 1;
+void pad_band(const ConvShape& s, const T* x_b, index_t i0, index_t i1, index_t Wp, T* xpad) {
+    const index_t rows_in = i1 - i0 + s.K - 1;
     for (index_t c = 0; c < s.C_in; ++c) {
         const T* xc = x_b + c * s.H * s.W;
         T* out = xpad + c * rows_in * Wp;
@@ -45,7 +46,13 @@ void pad_band(const ConvShape& s, const T* x_b, index_t i0, index_t i1, T* xpad)
             std::fill(row + s.pad_left + s.W, row + Wp, T(0));
         }
     }
-    std::fill(xpad + s.C_in * rows_in * Wp, xpad + padded_band_size(s, i1 - i0), T(0));
+    std::fill(xpad + s.C_in * rows_in * Wp, xpad + s.C_in * rows_in * Wp + s.K - 1, T(0));
+}
+
+// pad_band on rows of padded_width(s): the wide grid's layout.
+template <typename T>
+void pad_band(const ConvShape& s, const T* x_b, index_t i0, index_t i1, T* xpad) {
+    pad_band(s, x_b, i0, i1, padded_width(s), xpad);
 }
 
 // xpad from pad_band for `rows` output rows -> cols (C_in*K*K, nw), nw = rows * Wp.

@@ -133,6 +133,8 @@ void force_conv_algorithm(const std::string& name) {
 
 std::string forced_conv_algorithm() { return kAlgorithmNames[forced_algorithm().load()]; }
 
+bool conv_algorithm_automatic() { return static_cast<Algorithm>(forced_algorithm().load()) == Algorithm::automatic; }
+
 template <typename T>
 bool use_winograd(const ConvShape& s) {
     const auto mode = static_cast<Algorithm>(forced_algorithm().load());

@@ -16,6 +16,8 @@ namespace fastdl {
 // "im2col" (never Winograd) or "winograd" (wherever it fits). For tests and benchmarks.
 void force_conv_algorithm(const std::string& name);
 std::string forced_conv_algorithm();
+// True while no algorithm is forced ("auto"): the shape-based choices (Winograd, the direct paths) apply.
+bool conv_algorithm_automatic();
 
 // Whether conv.cpp runs this convolution (forward, or weight gradient) with Winograd. It must fit (K = 3,
 // stride 1, C_in and C_out >= 1, any padding); then it is forced, or (auto) C_in and C_out each fill a 64-byte
