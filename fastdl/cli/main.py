@@ -8,6 +8,7 @@ reported on stderr with exit status 2, without a traceback.
 """
 
 import argparse
+import math
 import sys
 import time
 
@@ -160,8 +161,8 @@ def _positive(kind):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a{'n integer' if kind is int else ' number'}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+        if not (value > 0 and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(f"must be a finite number greater than 0, got {text}")
         return value
     parse.__name__ = kind.__name__
     return parse

@@ -134,7 +134,8 @@ def train(args) -> int:
           + (f" -> {optim.final_lr:g} (exponential)" if recipe.final_lr else "")
           + (f", best epoch {trainer.best_epoch}" if trainer.best_epoch is not None else ""))
     print(f"test accuracy: {test_accuracy:.4f}")
-    print(f"training time: {train_seconds:.2f} s for {trained} epochs ({per_epoch:.2f} s per epoch, "
+    print(f"training time: {train_seconds:.2f} s for {trained} epoch{'s' if trained != 1 else ''} "
+          f"({per_epoch:.3g} s per epoch, "
           f"{images_per_s:,.0f} images/s; evaluations not counted)")
     report = {"model": args.model, "data": data, "epochs": trained, "batch_size": batch_size,
               "lr": float(start_lr),

@@ -43,6 +43,15 @@ def _sklearn():
     return load_digits, train_test_split
 
 
+def _float_dtype(op: str, dtype) -> np.dtype:
+    """``dtype`` as a NumPy floating-point dtype, or a TypeError naming the loader (scaled pixels and one-hot
+    labels cast to an integer type would be silently truncated)."""
+    kind = np.dtype(dtype)
+    if kind.kind != "f":
+        raise TypeError(f"{op}: dtype must be a floating-point type such as float32 or float64, got {kind}")
+    return kind
+
+
 def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
     """``(N,)`` integer labels -> ``(N, num_classes)`` one-hot rows of ``dtype``."""
     labels = np.asarray(labels, dtype=np.int64)
@@ -58,6 +67,7 @@ def digits(dtype=np.float32, images: bool = False):
     ``(X - mean(X_train)) / std(X_train)`` with scalar statistics, as the book scales MNIST; y is
     one-hot ``(N, 10)``. The split is fixed: 1,347 training and 450 test images, stratified by class.
     """
+    dtype = _float_dtype("digits", dtype)
     load_digits, train_test_split = _sklearn()
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -87,7 +97,7 @@ def mnist(path=None, dtype=np.float32, images: bool = False):
     for in ``$FASTDL_DATA/mnist`` and the user cache folder, and else downloaded with pooch (the ``data``
     extra) from the data set's mirror, checked against fixed SHA-256 hashes; see ``fastdl.datasets.sources``.
     """
-    return _prepared("mnist", path, dtype, images)
+    return _prepared("mnist", path, _float_dtype("mnist", dtype), images)
 
 
 def fashion_mnist(path=None, dtype=np.float32, images: bool = False):
@@ -96,7 +106,7 @@ def fashion_mnist(path=None, dtype=np.float32, images: bool = False):
     Without ``path`` the files are searched for in ``$FASTDL_DATA/fashion-mnist``, the user cache folder
     and the folder of Debian's package ``dataset-fashion-mnist``, and else downloaded with pooch from
     Zalando Research's repository, checked against fixed SHA-256 hashes."""
-    return _prepared("fashion-mnist", path, dtype, images)
+    return _prepared("fashion-mnist", path, _float_dtype("fashion_mnist", dtype), images)
 
 
 def raw(name: str, path=None, download: bool = True):

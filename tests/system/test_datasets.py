@@ -136,6 +136,14 @@ def test_bad_files_give_clear_errors(tmp_path, damage, message):
         datasets.fashion_mnist(folder)
 
 
+@pytest.mark.parametrize("loader", ["mnist", "fashion_mnist"])
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, "bool"])
+def test_an_integer_dtype_is_refused_before_anything_is_read(tmp_path, loader, dtype):
+    """Scaled pixels cast to integers would be silently truncated."""
+    with pytest.raises(TypeError, match=f"{loader}: dtype must be a floating-point type"):
+        getattr(datasets, loader)(tmp_path / "not-even-there", dtype=dtype)
+
+
 def test_missing_files_name_the_file_and_the_ways_to_provide_them(tmp_path, monkeypatch):
     folder = write_set(tmp_path / "data", small_set())
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()

@@ -34,10 +34,12 @@ def small_mnist_folder(folder, n_train=240, n_test=60):
 
 
 @pytest.mark.parametrize("args,words", [
-    (["mlp", "--epochs", "0"], "--epochs: must be greater than 0"),
+    (["mlp", "--epochs", "0"], "--epochs: must be a finite number greater than 0"),
     (["mlp", "--epochs", "two"], "is not an integer"),
-    (["mlp", "--batch-size", "-3"], "--batch-size: must be greater than 0"),
-    (["mlp", "--lr", "0"], "--lr: must be greater than 0"),
+    (["mlp", "--batch-size", "-3"], "--batch-size: must be a finite number greater than 0"),
+    (["mlp", "--lr", "0"], "--lr: must be a finite number greater than 0"),
+    (["mlp", "--lr", "inf"], "--lr: must be a finite number greater than 0"),
+    (["mlp", "--lr", "nan"], "--lr: must be a finite number greater than 0"),
     (["mlp", "--data", "nosuch"], "invalid choice: 'nosuch'"),
     (["cnn", "--data", "mnist", "--data-dir", "/nonexistent/folder"], "does not exist"),
     (["mlp", "--data-dir", "/tmp"], "--data-dir applies to fashion-mnist and mnist"),
