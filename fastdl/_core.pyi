@@ -97,24 +97,28 @@ def dropout_backward(grad_y: numpy.typing.NDArray[numpy.float64], mask: numpy.ty
     both C-contiguous. Returns a new array.
     """
 @typing.overload
-def dropout_forward(x: numpy.typing.NDArray[numpy.float32], key: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def dropout_forward(x: numpy.typing.NDArray[numpy.float32], key: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsInt | typing.SupportsIndex, first: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
     """
-    dropout_forward(x, key, threshold) -> (y, mask)
+    dropout_forward(x, key, threshold, first=0) -> (y, mask)
     
     Dropout with the book's keep-probability convention (no rescaling). x is any shape, float32 or
-    float64, C-contiguous. Element i (flat C order) is kept when the counter hash of (i, key) is below
-    threshold = round(keep_prob * 2**24) (see dropout_hash.hpp): mask is a new bool array of x's shape,
-    y = x where kept, else 0. The mask depends only on (key, shape), never on the thread count.
+    float64, C-contiguous. Element i (flat C order) is kept when the counter hash of (first + i, key) is
+    below threshold = round(keep_prob * 2**24) (see dropout_hash.hpp): mask is a new bool array of x's
+    shape, y = x where kept, else 0. first is the flat index of x's first element in the whole array the
+    mask is drawn for, so rows r0.. of a batch (first = r0 * row size) get exactly those rows of the whole
+    batch's mask. The mask depends only on (key, first, shape), never on the thread count.
     """
 @typing.overload
-def dropout_forward(x: numpy.typing.NDArray[numpy.float64], key: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def dropout_forward(x: numpy.typing.NDArray[numpy.float64], key: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsInt | typing.SupportsIndex, first: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
     """
-    dropout_forward(x, key, threshold) -> (y, mask)
+    dropout_forward(x, key, threshold, first=0) -> (y, mask)
     
     Dropout with the book's keep-probability convention (no rescaling). x is any shape, float32 or
-    float64, C-contiguous. Element i (flat C order) is kept when the counter hash of (i, key) is below
-    threshold = round(keep_prob * 2**24) (see dropout_hash.hpp): mask is a new bool array of x's shape,
-    y = x where kept, else 0. The mask depends only on (key, shape), never on the thread count.
+    float64, C-contiguous. Element i (flat C order) is kept when the counter hash of (first + i, key) is
+    below threshold = round(keep_prob * 2**24) (see dropout_hash.hpp): mask is a new bool array of x's
+    shape, y = x where kept, else 0. first is the flat index of x's first element in the whole array the
+    mask is drawn for, so rows r0.. of a batch (first = r0 * row size) get exactly those rows of the whole
+    batch's mask. The mask depends only on (key, first, shape), never on the thread count.
     """
 def force_conv_algorithm(name: str) -> None:
     """

@@ -99,21 +99,27 @@ def activation_backward(y: FloatArray, grad_y: FloatArray, name: str, *,
 DROPOUT_BITS = 24  # the keep test compares 24 hashed bits with round(keep_prob * 2**24)
 
 
-def dropout(x: FloatArray, keep_prob: float, seed: int) -> Tuple[FloatArray, BoolArray]:
+def dropout(x: FloatArray, keep_prob: float, seed: int, first: int = 0) -> Tuple[FloatArray, BoolArray]:
     """The book's dropout (no rescaling): returns ``(y, mask)``, ``mask`` a bool array of x's shape
     that keeps each element with probability ``keep_prob``, and ``y = x * mask``.
 
-    The mask is a pure function of ``(seed, x.shape, keep_prob)``: a counter-based hash of each
+    The mask is a pure function of ``(seed, first, x.shape, keep_prob)``: a counter-based hash of each
     element's flat index (``src/cpp/ops/dropout_hash.hpp``), the same on every backend and thread count.
-    ``seed`` is an int in [0, 2**64); draw a new one for every call to get fresh masks.
+    ``seed`` is an int in [0, 2**64); draw a new one for every call to get fresh masks. ``first`` is the
+    flat index of x's first element in a larger array the mask is drawn for: rows ``r0:r1`` of a batch
+    with ``first = r0 * row_size`` get exactly those rows of the whole batch's mask (data-parallel ranks
+    use it to draw, between them, the mask one process would draw).
     """
     op = "dropout"
     chk.common_float_dtype(op, x=x)
     chk.require_probability(op, "keep_prob", keep_prob)
     chk.require_seed(op, seed)
+    chk.require_seed(op, first, "first")
     (x,) = _contiguous(op, x)
+    if int(first) + int(np.prod(chk.shape_of(x), dtype=np.int64)) > 2**64:
+        raise ValueError(f"{op}: first + x.size must be at most 2**64, got first={first} and x of shape {chk.shape_of(x)}")
     threshold = int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
-    return _impl(op)(x, int(seed), threshold)
+    return _impl(op)(x, int(seed), threshold, int(first))
 
 
 def dropout_backward(grad_y: FloatArray, mask: BoolArray) -> FloatArray:

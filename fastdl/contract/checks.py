@@ -113,10 +113,10 @@ def require_probability(op, name, p):
         raise ValueError(f"{op}: {name} must lie in (0, 1] (the probability of KEEPING a unit), got {p!r}")
 
 
-def require_seed(op, seed):
+def require_seed(op, seed, name="seed"):
     """An int in [0, 2**64)."""
     if not _is_int(seed) or not 0 <= seed < 2**64:
-        raise ValueError(f"{op}: seed must be an int in [0, 2**64), got {type(seed).__name__} {seed!r}")
+        raise ValueError(f"{op}: {name} must be an int in [0, 2**64), got {type(seed).__name__} {seed!r}")
 
 
 def require_bool_mask(op, mask, shape):

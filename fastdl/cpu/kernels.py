@@ -39,9 +39,9 @@ def activation_backward(y, grad_y, name, mask=None):
     return _core.activation_backward(y, grad_y, name, mask)
 
 
-def dropout(x, key, threshold):
-    # x is any shape -> (y like x, mask bool like x)
-    return _core.dropout_forward(x, key, threshold)
+def dropout(x, key, threshold, first=0):
+    # x is any shape -> (y like x, mask bool like x); x's element i draws the mask's element first + i
+    return _core.dropout_forward(x, key, threshold, first)
 
 
 def dropout_backward(grad_y, mask):

@@ -43,11 +43,11 @@ def _forward_kernel(dtype):
     zero = np.dtype(dtype).type(0)
     keep_dev = make_keep(cuda.jit(device=True))  # compiled on first use: importing needs no numba
 
-    def kernel(x, y, mask, n, k0, k1, threshold):  # x, y, mask flat (n,)
+    def kernel(x, y, mask, n, k0, k1, threshold, first):  # x, y, mask flat (n,); x[i] draws first + i
         i = cuda.grid(1)
         step = cuda.gridsize(1)
         while i < n:
-            keep = keep_dev(i, k0, k1, threshold)
+            keep = keep_dev(first + np.uint64(i), k0, k1, threshold)
             mask[i] = keep
             y[i] = x[i] if keep else zero
             i += step
@@ -67,8 +67,8 @@ def _backward_kernel(dtype):
     return cuda.jit(kernel)
 
 
-def dropout(x, key, threshold):
-    """(y, mask) with mask[i] = hash(i, key) >> 8 < threshold, y = x where kept, else 0."""
+def dropout(x, key, threshold, first=0):
+    """(y, mask) with mask[i] = hash(first + i, key) >> 8 < threshold, y = x where kept, else 0."""
     io = Io(x)
     xd = io.arrays[0]
     y = empty(xd.shape, xd.dtype)
@@ -77,7 +77,7 @@ def dropout(x, key, threshold):
     if n:
         t = threads_1d()
         launch(_forward_kernel(xd.dtype), grid_1d(n, t), t, flat(xd), flat(y), flat(mask), n,
-               np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32), np.uint64(threshold))
+               np.uint64(key & 0xFFFFFFFF), np.uint64(key >> 32), np.uint64(threshold), np.uint64(first))
     return io.out(y), io.out(mask)
 
 

@@ -27,16 +27,17 @@ def hash_bits(index, key):
     return _mix32(_mix32(lo ^ k0) + (hi ^ k1))
 
 
-def keep_mask(shape, key, threshold):
-    """The bool keep mask of ``shape`` for ``key`` (an int < 2**64) and ``threshold`` (0..2**24)."""
-    index = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.uint64)
+def keep_mask(shape, key, threshold, first=0):
+    """The bool keep mask of ``shape`` for ``key`` (an int < 2**64) and ``threshold`` (0..2**24), its
+    elements those of flat indices ``first``, ``first + 1``, ... of the whole mask."""
+    index = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.uint64) + np.uint64(first)
     return ((hash_bits(index, key) >> np.uint32(8)) < np.uint32(threshold)).reshape(shape)
 
 
-def dropout(x, key, threshold):
-    """(y, mask): mask the keep mask of x's shape, y = x where kept, else 0 (x's dtype)."""
+def dropout(x, key, threshold, first=0):
+    """(y, mask): mask the keep mask of x's shape (from flat index ``first`` on), y = x where kept, else 0."""
     # x is any shape
-    mask = keep_mask(x.shape, key, threshold)
+    mask = keep_mask(x.shape, key, threshold, first)
     return np.where(mask, x, x.dtype.type(0)), mask
 
 

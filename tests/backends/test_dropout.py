@@ -54,6 +54,40 @@ def test_backend_masks_equal_the_reference(backend_name, dtype, shape, keep_prob
         assert m.all()
 
 
+@pytest.mark.parametrize("rows", [(0, 1), (0, 4), (3, 7), (5, 7), (2, 3)])
+def test_first_gives_those_rows_of_the_whole_mask(backend_name, dtype, rows, rng):
+    """A shard of rows r0:r1 with first = r0 * row size draws exactly those rows of the whole batch's mask."""
+    x = rng.standard_normal((7, 3, 13)).astype(dtype)
+    r0, r1 = rows
+    with fastdl.use_backend("numpy"):
+        y_all, m_all = kernels.dropout(x, 0.6, SEED)
+    with fastdl.use_backend(backend_name):
+        y, m = (to_host(a) for a in kernels.dropout(np.ascontiguousarray(x[r0:r1]), 0.6, SEED, first=r0 * 39))
+    np.testing.assert_array_equal(m, m_all[r0:r1])
+    np.testing.assert_array_equal(y, y_all[r0:r1])
+
+
+def test_first_past_2_to_the_32(backend_name):
+    """Indices past 2**32 use the key's high half: the offset mask is the reference's at those indices."""
+    x = np.ones(1001, np.float32)
+    first = 2**32 - 500
+    with fastdl.use_backend(backend_name):
+        m = to_host(kernels.dropout(x, 0.5, SEED, first=first)[1])
+    want = (hash_bits(np.arange(first, first + 1001, dtype=np.uint64), SEED) >> np.uint32(8)) < np.uint32(2**23)
+    np.testing.assert_array_equal(m, want)
+
+
+@pytest.mark.parametrize("first", [-1, 1.5, "3", 2**64, None])
+def test_bad_first_is_refused(first):
+    with pytest.raises(ValueError, match="dropout: first must be an int"):
+        kernels.dropout(np.ones(3), 0.5, SEED, first=first)
+
+
+def test_first_plus_size_past_2_to_the_64_is_refused():
+    with pytest.raises(ValueError, match="first \\+ x.size"):
+        kernels.dropout(np.ones(3), 0.5, SEED, first=2**64 - 2)
+
+
 @pytest.mark.parametrize("shape", [(1,), (3, 61), (2, 5, 127)])
 def test_backward_equals_the_reference(backend_name, dtype, shape, rng):
     g = rng.standard_normal(shape).astype(dtype)

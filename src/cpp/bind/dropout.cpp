@@ -13,7 +13,7 @@ using Mask = carray<bool>;
 
 // x is any shape -> (y like x, mask bool like x)
 template <typename T>
-py::tuple dropout_forward(const carray<T>& x, std::uint64_t key, std::uint32_t threshold) {
+py::tuple dropout_forward(const carray<T>& x, std::uint64_t key, std::uint32_t threshold, std::uint64_t first) {
     require(threshold <= (1u << 24), "dropout_forward: threshold must be in [0, 2**24]");
     carray<T> y = empty_like<T>(x);
     Mask mask = empty_like<bool>(x);
@@ -21,7 +21,7 @@ py::tuple dropout_forward(const carray<T>& x, std::uint64_t key, std::uint32_t t
     T* yp = y.mutable_data();
     auto* mp = reinterpret_cast<std::uint8_t*>(mask.mutable_data());
     const index_t n = x.size();
-    without_gil([&] { dropout_forward_kernel<T>(xp, yp, mp, n, key, threshold); });
+    without_gil([&] { dropout_forward_kernel<T>(xp, yp, mp, n, first, key, threshold); });
     return py::make_tuple(y, mask);
 }
 
@@ -39,12 +39,14 @@ carray<T> dropout_backward(const carray<T>& grad_y, const Mask& mask) {
 }
 
 const char* const kForwardDoc = R"doc(
-dropout_forward(x, key, threshold) -> (y, mask)
+dropout_forward(x, key, threshold, first=0) -> (y, mask)
 
 Dropout with the book's keep-probability convention (no rescaling). x is any shape, float32 or
-float64, C-contiguous. Element i (flat C order) is kept when the counter hash of (i, key) is below
-threshold = round(keep_prob * 2**24) (see dropout_hash.hpp): mask is a new bool array of x's shape,
-y = x where kept, else 0. The mask depends only on (key, shape), never on the thread count.
+float64, C-contiguous. Element i (flat C order) is kept when the counter hash of (first + i, key) is
+below threshold = round(keep_prob * 2**24) (see dropout_hash.hpp): mask is a new bool array of x's
+shape, y = x where kept, else 0. first is the flat index of x's first element in the whole array the
+mask is drawn for, so rows r0.. of a batch (first = r0 * row size) get exactly those rows of the whole
+batch's mask. The mask depends only on (key, first, shape), never on the thread count.
 )doc";
 
 const char* const kBackwardDoc = R"doc(
@@ -58,9 +60,9 @@ both C-contiguous. Returns a new array.
 
 void bind_dropout(py::module_& m) {
     m.def("dropout_forward", &dropout_forward<float>, kForwardDoc, py::arg("x").noconvert(), py::arg("key"),
-          py::arg("threshold"));
+          py::arg("threshold"), py::arg("first") = 0);
     m.def("dropout_forward", &dropout_forward<double>, kForwardDoc, py::arg("x").noconvert(), py::arg("key"),
-          py::arg("threshold"));
+          py::arg("threshold"), py::arg("first") = 0);
     m.def("dropout_backward", &dropout_backward<float>, kBackwardDoc, py::arg("grad_y").noconvert(),
           py::arg("mask").noconvert());
     m.def("dropout_backward", &dropout_backward<double>, kBackwardDoc, py::arg("grad_y").noconvert(),

@@ -91,11 +91,11 @@ BackwardFn<T> backward_for(VecIsa isa) {
 }  // namespace
 
 template <typename T>
-void dropout_forward_kernel(const T* x, T* y, std::uint8_t* mask, index_t n, std::uint64_t key,
-                            std::uint32_t threshold) {
+void dropout_forward_kernel(const T* x, T* y, std::uint8_t* mask, index_t n, std::uint64_t first,
+                            std::uint64_t key, std::uint32_t threshold) {
     const ForwardFn<T> fn = forward_for<T>(active_vec_isa());
     parallel_chunks(n, index_t(1) << 15, [&](index_t lo, index_t hi) {
-        fn(x + lo, y + lo, mask + lo, hi - lo, static_cast<std::uint64_t>(lo), key, threshold);
+        fn(x + lo, y + lo, mask + lo, hi - lo, first + static_cast<std::uint64_t>(lo), key, threshold);
     });
 }
 
@@ -107,9 +107,9 @@ void dropout_backward_kernel(const T* grad_y, const std::uint8_t* mask, T* grad_
 }
 
 template void dropout_forward_kernel<float>(const float*, float*, std::uint8_t*, index_t, std::uint64_t,
-                                            std::uint32_t);
+                                            std::uint64_t, std::uint32_t);
 template void dropout_forward_kernel<double>(const double*, double*, std::uint8_t*, index_t, std::uint64_t,
-                                             std::uint32_t);
+                                             std::uint64_t, std::uint32_t);
 template void dropout_backward_kernel<float>(const float*, const std::uint8_t*, float*, index_t);
 template void dropout_backward_kernel<double>(const double*, const std::uint8_t*, double*, index_t);
 
