@@ -18,11 +18,12 @@ other type (the network an optimizer points at, callables) are left out.
 
 import json
 import os
-import tempfile
 import zipfile
 from typing import Any, Dict, Tuple
 
 import numpy as np
+
+from fastdl.utils.files import save_npz_atomically
 
 __all__ = ["save_checkpoint", "load_checkpoint", "pack_state", "unpack_state", "FORMAT_VERSION"]
 
@@ -99,16 +100,7 @@ def save_checkpoint(path, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -
     meta = dict(meta, format=FORMAT_VERSION)
     entries = dict(arrays)
     entries[_META] = np.array(json.dumps(meta))
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastdl-checkpoint-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **entries)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_npz_atomically(path, entries, prefix=".fastdl-checkpoint-")
 
 
 def load_checkpoint(path) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:

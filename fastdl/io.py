@@ -18,12 +18,13 @@ a network that does not match the file raises ``ValueError`` explaining the mism
 """
 
 import os
-import tempfile
 import zipfile
 
 from typing import List, Mapping
 
 import numpy as np
+
+from fastdl.utils.files import save_npz_atomically
 
 __all__ = ["save", "load", "load_params", "FORMAT_VERSION"]
 
@@ -43,17 +44,7 @@ def save(net, path):
     names = _layer_names(net)
     if names is not None:
         meta[_META + "layers"] = names
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastdl-", suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **state, **meta)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_npz_atomically(path, {**state, **meta})
 
 
 def _read(path):

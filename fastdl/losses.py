@@ -19,7 +19,13 @@ from fastdl.utils.np_utils import ShapeMismatchError, assert_same_shape
 
 
 class Loss:
-    """Base class: subclasses implement ``_output() -> float`` and ``_input_grad() -> ndarray``."""
+    """Base class: subclasses implement ``_output() -> float`` and ``_input_grad() -> ndarray``.
+
+    ``batch_reduction`` says how the value and the gradient combine a batch's rows: "mean" (divided by
+    the batch size, every loss here) or "sum". Data-parallel training reads it to combine the ranks'
+    gradients; a subclass that sums over the rows sets it to "sum"."""
+
+    batch_reduction = "mean"
 
     def __init__(self):
         pass

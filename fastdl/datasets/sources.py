@@ -19,7 +19,6 @@ are unchanged (the key covers their paths, sizes and modification times; one dec
 import hashlib
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -27,6 +26,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from fastdl.datasets.idx import read_idx
+from fastdl.utils.files import save_npz_atomically
 
 #: the four arrays of a data set and the stem of the IDX file that holds each
 IDX_STEMS = {"X_train": "train-images-idx3-ubyte", "y_train": "train-labels-idx1-ubyte",
@@ -229,18 +229,10 @@ def _write_atomically(path: Path, arrays: Dict[str, np.ndarray]) -> None:
     (one per data set is kept); a folder that cannot be written to just skips caching."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".decoded-", suffix=".npz", dir=path.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
+        save_npz_atomically(path, arrays, prefix=".decoded-")
         for old in path.parent.glob("decoded-*.npz"):
             if old != path:
                 old.unlink(missing_ok=True)
     except OSError:
-        Path(tmp).unlink(missing_ok=True)
-    except BaseException:  # interrupted while writing: leave no partial file behind
-        Path(tmp).unlink(missing_ok=True)
+        return
         raise

@@ -16,6 +16,8 @@ from fastdl.utils.np_utils import ShapeMismatchError, assert_same_shape
 class SoftmaxCrossEntropy(losses.SoftmaxCrossEntropy):
     """prediction is (B, T, V) logits; target is one-hot (B, T, V) or integer labels (B, T)."""
 
+    batch_reduction = "sum"  # summed over the batch and the time steps
+
     def _check_target(self, prediction, target) -> None:
         t = np.asarray(target)
         if np.ndim(prediction) != 3:

@@ -94,8 +94,9 @@ class RNNTrainer:
     # -- data ----------------------------------------------------------------------------------
     def _generate_inputs_targets(self, start_pos: int):
         """``(inputs (B, T), targets (B, T))`` int64: row i is ``data[start_pos+i : start_pos+i+T]``,
-        the target the same window one character later."""
-        rows = start_pos + np.arange(self.batch_size)[:, None] + np.arange(self.sequence_length)[None, :]
+        the target the same window one character later (only this process's rows, ``_batch_part``)."""
+        lo, hi = self._batch_part(self.batch_size)
+        rows = start_pos + np.arange(lo, hi)[:, None] + np.arange(self.sequence_length)[None, :]
         return self._indices[rows], self._indices[rows + 1]
 
     def _dtype(self):
@@ -123,6 +124,21 @@ class RNNTrainer:
             indices.append(input_char)
         return "".join(self.idx_to_char[i] for i in indices)
 
+    # -- the hooks a data-parallel trainer replaces ---------------------------------------------------
+    #: whether this process prints, samples and shows the progress bar
+    _speaks = True
+
+    def _batch_part(self, rows: int):
+        """The rows ``[lo, hi)`` of each batch that this process trains on: all of them."""
+        return 0, rows
+
+    def _train_step(self, inputs: np.ndarray, targets: np.ndarray) -> float:
+        """One step on these windows: ``single_step`` then ``optim.step()``; returns the loss."""
+        loss = float(self.model.single_step(self._generate_one_hot_array(inputs),
+                                            self._generate_one_hot_array(targets)))
+        self.optim.step()
+        return loss
+
     # -- training -----------------------------------------------------------------------------------
     def train(self, num_iterations: int, sample_every: Optional[int] = 100, progress: bool = False) -> List[float]:
         """Run ``num_iterations`` steps (``single_step`` then ``optim.step()``); return their losses.
@@ -135,7 +151,7 @@ class RNNTrainer:
         """
         moving_average = deque(self.loss_history[-MOVING_AVERAGE:], maxlen=MOVING_AVERAGE)
         losses: List[float] = []
-        bar = progress_bar(num_iterations, progress, "iterations", "it")
+        bar = progress_bar(num_iterations, progress and self._speaks, "iterations", "it")
         log = print if bar is None else bar.write
         start = time.perf_counter()
         try:
@@ -143,9 +159,7 @@ class RNNTrainer:
                 if self.start_pos + self.sequence_length + self.batch_size + 1 > len(self.data):
                     self.start_pos = 0
                 inputs, targets = self._generate_inputs_targets(self.start_pos)
-                loss = float(self.model.single_step(self._generate_one_hot_array(inputs),
-                                                    self._generate_one_hot_array(targets)))
-                self.optim.step()
+                loss = self._train_step(inputs, targets)
                 losses.append(loss)
                 self.loss_history.append(loss)
                 moving_average.append(loss)
@@ -153,7 +167,7 @@ class RNNTrainer:
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(moving_average):.1f}")
-                if sample_every and self.num_iter % sample_every == 0:
+                if sample_every and self.num_iter % sample_every == 0 and self._speaks:
                     sample = self.sample_output(self.char_to_idx[self.data[self.start_pos]], 200)
                     report = (f"iteration {self.num_iter}: loss {np.mean(moving_average):.2f} "
                               f"(mean of the last {len(moving_average)})\n{sample}")
