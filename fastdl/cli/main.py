@@ -44,6 +44,10 @@ def _cmd_train(args) -> int:
     if args.backend:
         use_backend(args.backend)
     if args.model == "lstm":
+        for flag, value in (("--distributed", args.distributed), ("--threads-per-rank", args.threads_per_rank),
+                            ("--checkpoint", args.checkpoint), ("--checkpoint-every", args.checkpoint_every)):
+            if value:
+                raise CommandError(f"{flag} applies to mlp and cnn")
         return _train_lstm(args)
     return training.train(args)
 
@@ -201,6 +205,17 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--backend", choices=["numpy", "cpu", "cuda", "auto"], default=None,
                        help="kernel backend (default: FASTDL_BACKEND or auto)")
     train.add_argument("--seed", type=int, default=20190119, help="network and fit seed")
+    train.add_argument("--distributed", action="store_true",
+                       help="mlp and cnn: data-parallel on every MPI rank (start with mpiexec -n N fastdl train ...; "
+                            "needs the mpi extra); the batch size is the global one, divided among the ranks")
+    train.add_argument("--threads-per-rank", type=_positive(int), default=None, metavar="N",
+                       help="with --distributed: fastdl threads in each rank (default: OMP_NUM_THREADS, else the "
+                            "CPUs a rank may use divided among the ranks on its machine that share them)")
+    train.add_argument("--checkpoint", metavar="PATH", default=None,
+                       help="mlp and cnn: save the whole training state here every --checkpoint-every batches and "
+                            "at the end; a run started again with the same settings continues from it")
+    train.add_argument("--checkpoint-every", type=_positive(int), default=None, metavar="K",
+                       help="batches between checkpoints (default: one epoch's batches)")
     train.set_defaults(func=_cmd_train)
 
     bench = commands.add_parser("bench", help="time every kernel family against the NumPy reference")

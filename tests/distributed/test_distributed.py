@@ -5,6 +5,7 @@ the very same weights, stop every rank when one dies or raises, and refuse bad a
 The scenarios run in ``mpi_worker.py``. Without mpi4py these tests skip, unless FASTDL_REQUIRE_MPI=1
 (CI sets it) turns the missing MPI into a failure."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -138,3 +139,19 @@ def test_single_process_world_is_the_plain_trainer(tmp_path):
     run_one("cnn", tmp_path / "one.npz", "one")
     for a, b in zip(_params(np.load(tmp_path / "alone.npz")), _params(np.load(tmp_path / "one.npz"))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_command_line_distributed_run(tmp_path):
+    """mpiexec -n 2 fastdl train mlp --distributed: rank 0 alone prints and writes the report; without
+    OMP_NUM_THREADS each rank takes its share of the CPUs."""
+    env = {k: v for k, v in _env().items() if k != "OMP_NUM_THREADS"}
+    out = tmp_path / "run.json"
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "fastdl", "train", "mlp", "--distributed", "--epochs", "2",
+           "--json", str(out)]
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT, env=env)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.count("test accuracy:") == 1 and "2 ranks" in done.stdout
+    report = json.loads(out.read_text())
+    assert report["ranks"] == 2 and report["test_accuracy"] > 0.8
+    assert report["threads_per_rank"] == max(1, len(os.sched_getaffinity(0)) // 2)
+    assert report["allreduce_bytes"] == (64 * 89 + 89 + 89 * 10 + 10 + 1) * 4  # float32 gradients + the loss

@@ -38,6 +38,12 @@ def small_mnist_folder(folder, n_train=240, n_test=60):
     (["mlp", "--epochs", "two"], "is not an integer"),
     (["mlp", "--batch-size", "-3"], "--batch-size: must be a finite number greater than 0"),
     (["mlp", "--lr", "0"], "--lr: must be a finite number greater than 0"),
+    (["lstm", "--distributed"], "--distributed applies to mlp and cnn"),
+    (["lstm", "--checkpoint", "x.npz"], "--checkpoint applies to mlp and cnn"),
+    (["mlp", "--threads-per-rank", "1"], "--threads-per-rank applies with --distributed"),
+    (["mlp", "--threads-per-rank", "0", "--distributed"], "--threads-per-rank: must be a finite number"),
+    (["mlp", "--checkpoint-every", "3"], "--checkpoint-every needs --checkpoint PATH"),
+    (["mlp", "--checkpoint", "/no/such/folder/run.npz"], "cannot write /no/such/folder/run.npz"),
     (["mlp", "--lr", "inf"], "--lr: must be a finite number greater than 0"),
     (["mlp", "--lr", "nan"], "--lr: must be a finite number greater than 0"),
     (["mlp", "--data", "nosuch"], "invalid choice: 'nosuch'"),
@@ -150,3 +156,32 @@ def test_rnn_trainer_history_and_log(caplog):
     assert [row["iteration"] for row in trainer.history] == [0, 3]
     assert all(row["loss"] > 0 for row in trainer.history)
     assert sum(r.getMessage().startswith("iteration ") for r in caplog.records if r.name == "fastdl") == 2
+
+
+def test_checkpoint_flag_trains_the_same_and_a_finished_checkpoint_starts_afresh(tmp_path):
+    """Checkpointing does not change the training; a finished run's checkpoint (here of a 1-epoch run) is
+    overwritten by a fresh run, not resumed. (Resuming an interrupted run: tests/book/test_checkpoint.py and,
+    killed under mpiexec, tests/distributed.)"""
+    folder = small_mnist_folder(tmp_path / "data")
+    common = ["mlp", "--data", "mnist", "--data-dir", str(folder), "--epochs", "3", "--batch-size", "40"]
+    whole = run_cli(*common, "--json", str(tmp_path / "whole.json"))
+    assert whole.returncode == 0, whole.stderr
+    path = tmp_path / "run.npz"
+    first = run_cli(*common, "--epochs", "1", "--checkpoint", str(path))
+    assert first.returncode == 0 and path.exists()
+    again = run_cli(*common, "--checkpoint", str(path), "--checkpoint-every", "4", "--json", str(tmp_path / "again.json"))
+    assert again.returncode == 0, again.stderr
+    assert "Resuming" not in again.stdout
+    reports = [json.loads((tmp_path / name).read_text()) for name in ("whole.json", "again.json")]
+    assert reports[0]["test_accuracy"] == reports[1]["test_accuracy"]
+    assert [h["loss"] for h in reports[0]["history"]] == [h["loss"] for h in reports[1]["history"]]
+
+
+def test_checkpoint_of_another_unfinished_run_exits_2(tmp_path):
+    from fastdl.checkpoint import save_checkpoint
+
+    path = tmp_path / "other.npz"
+    save_checkpoint(path, {}, {"fit": {"rows": 1}, "finished": False})
+    folder = small_mnist_folder(tmp_path / "data")
+    result = run_cli("mlp", "--data", "mnist", "--data-dir", str(folder), "--epochs", "1", "--checkpoint", str(path))
+    assert result.returncode == 2 and "is of another run" in result.stderr and "Traceback" not in result.stderr
