@@ -117,7 +117,8 @@ def dropout(x: FloatArray, keep_prob: float, seed: int, first: int = 0) -> Tuple
     chk.require_seed(op, first, "first")
     (x,) = _contiguous(op, x)
     if int(first) + int(np.prod(chk.shape_of(x), dtype=np.int64)) > 2**64:
-        raise ValueError(f"{op}: first + x.size must be at most 2**64, got first={first} and x of shape {chk.shape_of(x)}")
+        raise ValueError(f"{op}: first + x.size must be at most 2**64, got first={first} and x of shape "
+                         f"{chk.shape_of(x)}")
     threshold = int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
     return _impl(op)(x, int(seed), threshold, int(first))
 

@@ -53,3 +53,27 @@ class GradientExchange:
 
     def ms_per_step(self) -> float:
         return 1e3 * self.seconds / max(self.steps, 1)
+
+
+class RankMember:
+    """What both data-parallel trainers share: their place in the communicator, their threads, and the
+    figures of the one message per step."""
+
+    def _join(self, comm, threads_per_rank, who: str) -> None:
+        from fastdl.distributed.mpi import choose_threads, resolve_comm
+
+        self.comm = resolve_comm(comm, who)
+        self.rank, self.ranks = self.comm.Get_rank(), self.comm.Get_size()
+        self._speaks = self.rank == 0  # only rank 0 prints, evaluates and saves
+        self.threads_per_rank = choose_threads(self.comm, threads_per_rank, who)
+        self.exchange = GradientExchange(self.comm, who)
+
+    @property
+    def allreduce_ms_per_step(self) -> float:
+        """Mean milliseconds per step in the gradients' Allreduce (waiting for the slowest rank included)."""
+        return self.exchange.ms_per_step()
+
+    @property
+    def allreduce_bytes(self) -> int:
+        """Bytes of the one Allreduce message per step: the gradients, the carried states and the batch loss."""
+        return self.exchange.nbytes

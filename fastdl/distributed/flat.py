@@ -23,7 +23,8 @@ class FlatArrays:
     def _view(self, i: int) -> np.ndarray:
         return self.buffer[self.offsets[i]:self.offsets[i + 1]].reshape(self.shapes[i])
 
-    def fill(self, arrays: Optional[Sequence[np.ndarray]], scales: Sequence[float], extras: Sequence[float] = ()) -> None:
+    def fill(self, arrays: Optional[Sequence[np.ndarray]], scales: Sequence[float],
+             extras: Sequence[float] = ()) -> None:
         """buffer = scales[i] * arrays[i] for each array (zeros for ``arrays`` None), then the extra slots."""
         if arrays is None:
             self.buffer[:self.offsets[-1]] = 0

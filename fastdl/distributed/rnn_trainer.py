@@ -14,27 +14,23 @@ from typing import Optional
 import numpy as np
 
 from fastdl.distributed.agreement import RankMismatchError, data_fingerprint, require_agreement
-from fastdl.distributed.exchange import GradientExchange
-from fastdl.distributed.mpi import abort_on_error, choose_threads, resolve_comm
+from fastdl.distributed.exchange import RankMember
+from fastdl.distributed.mpi import abort_on_error
 from fastdl.distributed.trainer import loss_reduction, rows_of_rank
 from fastdl.rnn.trainer import RNNTrainer
 
 WHO = "DataParallelRNNTrainer"
 
 
-class DataParallelRNNTrainer(RNNTrainer):
+class DataParallelRNNTrainer(RankMember, RNNTrainer):
     """``RNNTrainer(text_file, model, optim, batch_size, seed)`` on every rank of ``comm`` (default
     ``MPI.COMM_WORLD``); ``train`` as ``RNNTrainer.train``. ``threads_per_rank`` as in
     ``DataParallelTrainer``. The batch size must be divisible by the number of ranks."""
 
     def __init__(self, text_file=None, model=None, optim=None, batch_size: int = 32, seed: Optional[int] = None,
                  comm=None, *, threads_per_rank: Optional[int] = None) -> None:
-        self.comm = resolve_comm(comm, WHO)
-        self.rank, self.ranks = self.comm.Get_rank(), self.comm.Get_size()
-        self._speaks = self.rank == 0
+        self._join(comm, threads_per_rank, WHO)
         super().__init__(text_file, model, optim, batch_size, seed)
-        self.threads_per_rank = choose_threads(self.comm, threads_per_rank, WHO)
-        self.exchange = GradientExchange(self.comm, WHO)
         self._ready = False
 
     def train(self, num_iterations: int, sample_every: Optional[int] = 100, progress: bool = False):
@@ -83,11 +79,3 @@ class DataParallelRNNTrainer(RNNTrainer):
             setattr(layer, name, value)
         self.optim.step()
         return total
-
-    @property
-    def allreduce_ms_per_step(self) -> float:
-        return self.exchange.ms_per_step()
-
-    @property
-    def allreduce_bytes(self) -> int:
-        return self.exchange.nbytes

@@ -14,8 +14,8 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from fastdl.distributed.agreement import RankMismatchError, data_fingerprint, require_agreement
-from fastdl.distributed.exchange import GradientExchange
-from fastdl.distributed.mpi import abort_on_error, choose_threads, resolve_comm
+from fastdl.distributed.exchange import RankMember
+from fastdl.distributed.mpi import abort_on_error
 from fastdl.train import Trainer, _dropout_ops
 
 WHO = "DataParallelTrainer"
@@ -41,7 +41,7 @@ def loss_reduction(loss, given: Optional[str], who: str) -> str:
     return reduction
 
 
-class DataParallelTrainer(Trainer):
+class DataParallelTrainer(RankMember, Trainer):
     """``Trainer`` on every rank of ``comm`` (default ``MPI.COMM_WORLD``); ``fit`` as ``Trainer.fit``.
 
     ``threads_per_rank``: fastdl's threads in each rank (default: ``OMP_NUM_THREADS`` when set, else the
@@ -55,15 +55,11 @@ class DataParallelTrainer(Trainer):
 
     def __init__(self, net, optim, comm=None, *, threads_per_rank: Optional[int] = None,
                  loss_reduction: Optional[str] = None) -> None:
-        self.comm = resolve_comm(comm, WHO)
         if loss_reduction is not None and loss_reduction not in REDUCTIONS:
             raise ValueError(f"{WHO}: loss_reduction must be 'mean' or 'sum', got {loss_reduction!r}")
+        self._join(comm, threads_per_rank, WHO)
         super().__init__(net, optim)
-        self.rank, self.ranks = self.comm.Get_rank(), self.comm.Get_size()
-        self._speaks = self.rank == 0
         self._loss_reduction = loss_reduction
-        self.threads_per_rank = choose_threads(self.comm, threads_per_rank, WHO)
-        self.exchange = GradientExchange(self.comm, WHO)
 
     # -- checks before anything runs ------------------------------------------------------------------
     def fit(self, X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
@@ -150,17 +146,6 @@ class DataParallelTrainer(Trainer):
             meta = dict(meta, ranks=self.ranks)
             super()._save_checkpoint(path, arrays, meta)
         self.comm.Barrier()  # nobody reads the file (a later fit's resume) before it is whole
-
-    # -- what a run reports ---------------------------------------------------------------------------
-    @property
-    def allreduce_ms_per_step(self) -> float:
-        """Mean milliseconds per step in the gradients' Allreduce (waiting for the slowest rank included)."""
-        return self.exchange.ms_per_step()
-
-    @property
-    def allreduce_bytes(self) -> int:
-        """Bytes of the one Allreduce message per step: the gradients plus the batch loss."""
-        return self.exchange.nbytes
 
 
 def _file_facts(path):

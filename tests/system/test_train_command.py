@@ -169,7 +169,8 @@ def test_checkpoint_flag_trains_the_same_and_a_finished_checkpoint_starts_afresh
     path = tmp_path / "run.npz"
     first = run_cli(*common, "--epochs", "1", "--checkpoint", str(path))
     assert first.returncode == 0 and path.exists()
-    again = run_cli(*common, "--checkpoint", str(path), "--checkpoint-every", "4", "--json", str(tmp_path / "again.json"))
+    again = run_cli(*common, "--checkpoint", str(path), "--checkpoint-every", "4",
+                    "--json", str(tmp_path / "again.json"))
     assert again.returncode == 0, again.stderr
     assert "Resuming" not in again.stdout
     reports = [json.loads((tmp_path / name).read_text()) for name in ("whole.json", "again.json")]
