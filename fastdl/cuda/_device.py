@@ -11,15 +11,13 @@ All launches go to the default stream, so results of PyTorch/CuPy work on their 
 seen without a synchronisation. Device arrays produced on another stream are synchronised on import.
 """
 
-import ctypes
 import functools
-import struct
 import weakref
 
 import numpy as np
 
 from fastdl.contract.checks import is_device_array as is_device  # one definition for the whole package
-from fastdl.cuda._compat import cuda, require, simulator, types
+from fastdl.cuda._compat import cuda, require, simulator
 
 
 def as_device(a):
@@ -160,133 +158,23 @@ def zeros(shape, dtype):
 
 
 # ----------------------------------------------------------------------------------------------
-# Fast launches. numba's dispatcher re-types and re-marshals every argument on every launch (about
-# 80 us for the 23 arguments of the GEMM) and its launch call costs ~35 us more, which dominates
-# step-by-step recurrent loops. After a kernel's first (normal) launch, launch() packs the
-# flattened arguments of its one compiled overload into a reused buffer with one struct.pack_into
-# and calls the driver's cuLaunchKernel through ctypes on the legacy default stream (what numba
-# uses). Anything unexpected falls back to numba's own launch.
-
-_fast = {}
-_libcuda = []
-
-
-def _cu_launch():
-    if not _libcuda:
-        lib = ctypes.CDLL("libcuda.so.1")
-        f = lib.cuLaunchKernel
-        f.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [ctypes.c_void_p] * 3
-        f.restype = ctypes.c_int
-        _libcuda.append(f)
-    return _libcuda[0]
-
-
-class _FastKernel:
-    """One compiled overload: its driver handle and a packer for its flattened parameters."""
-
-    def __init__(self, disp):
-        kern = next(iter(disp.overloads.values()))
-        fmt, kinds = "<", []
-        for ty in kern.argument_types:
-            if isinstance(ty, types.Array) and ty.ndim == 1:
-                fmt += "qqqqQqq"         # meminfo, parent, nitems, itemsize, data, shape, stride
-                kinds.append(0)
-            elif isinstance(ty, types.Integer):
-                codes = {64: "q", 32: "i", 16: "h", 8: "b"}[ty.bitwidth]
-                code = codes if ty.signed else codes.upper()
-                fmt += code + ("" if ty.bitwidth == 64 else "%dx" % (8 - ty.bitwidth // 8))
-                kinds.append(1)
-            elif ty == types.float32:
-                fmt += "f4x"
-                kinds.append(1)
-            elif ty == types.float64:
-                fmt += "d"
-                kinds.append(1)
-            elif ty == types.boolean:
-                fmt += "?7x"
-                kinds.append(1)
-            else:
-                raise TypeError(f"no fast path for {ty}")
-        self.packer = struct.Struct(fmt)
-        nparams = self.packer.size // 8
-        self.buf = ctypes.create_string_buffer(self.packer.size)
-        base = ctypes.addressof(self.buf)
-        self.params = (ctypes.c_void_p * nparams)(*[base + 8 * i for i in range(nparams)])
-        self.kinds = kinds
-        lib = kern._codelibrary.get_cufunc()
-        self.handle = int(lib.handle)
-        self.cu_launch = _cu_launch()
-
-    def __call__(self, grid, block, args, shared=0):
-        vals = []
-        for k, a in zip(self.kinds, args):
-            if k == 0:
-                n = a.size
-                isz = a.dtype.itemsize
-                vals += (0, 0, n, isz, a.device_ctypes_pointer.value or 0, n, isz)
-            else:
-                vals.append(a)
-        self.packer.pack_into(self.buf, 0, *vals)
-        g = grid if isinstance(grid, tuple) else (grid,)
-        b = block if isinstance(block, tuple) else (block,)
-        g = g + (1,) * (3 - len(g))
-        b = b + (1,) * (3 - len(b))
-        return self.cu_launch(self.handle, g[0], g[1], g[2], b[0], b[1], b[2], shared, None, self.params, None)
+# Launches: numba-cuda's public launch only (``disp[grid, block, stream, shared](*args)``), which types
+# and marshals the arguments on every call. numba's argument layout, its compiled library and the driver
+# are never touched here: a numba-cuda release that changes them cannot make fastdl compute wrong
+# answers. The price is the per-launch cost of that public path, which only a real GPU can measure
+# (docs/cuda-backend.md says what the GPU run times and what it would take to lower it).
 
 
 def launch(disp, grid, block, *args, shared=0):
-    """disp[grid, block](*args) with ``shared`` bytes of dynamic shared memory, through the cached fast
-    path after the first launch."""
-    entry = _fast.get(disp)
-    if entry:
-        if entry(grid, block, args, shared) == 0:
-            return
-        _fast[disp] = False          # e.g. no current context in this thread: use numba from now on
-        entry = False
-    if entry is None:
-        disp[grid, block, 0, shared](*args)
-        entry = False
-        if not simulator() and len(disp.overloads) == 1:
-            try:
-                entry = _FastKernel(disp)
-            except Exception:
-                entry = False
-        _fast[disp] = entry
-        return
+    """``disp[grid, block](*args)`` on the default stream with ``shared`` bytes of dynamic shared memory
+    (at most ``max_shared_per_block()``), through numba-cuda's public launch."""
     disp[grid, block, 0, shared](*args)
 
 
-_dynamic_shared = {}
-_dynamic_shared_refused = {}
-
-
-def allow_dynamic_shared(disp, args, nbytes):
-    """Compile disp for args and let it launch with up to nbytes of dynamic shared memory; False where
-    the driver refuses. Past 48 KB a kernel must opt in (CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES);
-    the limit set only ever grows, so launches with fewer bytes stay allowed, and a refused size is
-    remembered, so later calls with as many bytes or more are refused without asking the driver again."""
-    if simulator():
-        return True
-    allowed = _dynamic_shared.get(disp, 0)
-    if nbytes <= allowed:
-        return True
-    if nbytes >= _dynamic_shared_refused.get(disp, float("inf")):
-        return False
-    try:
-        kernel = disp.compile(tuple(disp.typeof_pyval(a) for a in args))
-        cufunc = kernel._codelibrary.get_cufunc()
-        drv = cuda.cudadrv.driver
-        attr = drv.binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-        drv.driver.cuKernelSetAttribute(attr, int(nbytes), cufunc.handle, cufunc.device.id)
-    except Exception:
-        _dynamic_shared_refused[disp] = int(nbytes)
-        return False
-    _dynamic_shared[disp] = int(nbytes)
-    return True
-
-
 def max_shared_per_block():
-    """Bytes of shared memory one block may use after opting in (227 KiB on an H100)."""
+    """Bytes of dynamic shared memory one block may ask for through the public launch: the device's
+    per-block limit without the driver's opt-in (48 KiB on current GPUs). numba-cuda's launch has no public
+    way to opt a kernel in to more (227 KiB on an H100), so fastdl plans within this limit."""
     if simulator():
         return 48 * 1024
-    return int(cuda.get_current_device().MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+    return int(cuda.get_current_device().MAX_SHARED_MEMORY_PER_BLOCK)

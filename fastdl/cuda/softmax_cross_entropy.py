@@ -20,8 +20,8 @@ import math
 import numpy as np
 
 from fastdl.cuda._compat import cuda, simulator, uint64 as U
-from fastdl.cuda._device import (Io, allow_dynamic_shared, block_sum_device, empty, flat, launch,
-                                 max_shared_per_block, workspace, zeros)
+from fastdl.cuda._device import (Io, block_sum_device, empty, flat, launch, max_shared_per_block, workspace,
+                                 zeros)
 
 BOOK, STANDARD = 0, 1
 
@@ -32,11 +32,14 @@ def _config(C, dtype, max_shared=None):
 
     Long rows use a persistent grid of (blocks per SM x SMs) blocks, each looping over rows, so only
     that many rows are in flight: their pass-1 reads then still sit in L2 when pass 2 re-reads them,
-    or, where the row fits in shared memory beside the reduction arrays, in shared memory.
+    or, where the row fits in ``max_shared`` bytes of dynamic shared memory beside the reduction arrays,
+    in shared memory. Through numba-cuda's public launch ``max_shared`` is the 48 KiB a block gets without
+    the driver's opt-in, so on today's GPUs rows of 8192 or more take the L2 path.
     """
     if simulator():
         nt = 8 if C <= 64 else 32
-        return nt, 2, 1, C >= 100         # the tests' C = 131 runs the shared-memory row
+        fits = max_shared is not None and C * np.dtype(dtype).itemsize + 4096 <= max_shared
+        return nt, 2, 1, C >= 100 and fits  # the tests' C = 131 runs the shared-memory row
     if C >= 8192:
         nt = 1024
         itemsize = np.dtype(dtype).itemsize
@@ -265,9 +268,7 @@ def _run(logits, target, eps, mode, reduction="mean", scratch_loss=False):
     args = (flat(logits), flat(target), flat(grad), rowloss, _counter(), loss, B, C, f(1.0 / div), f(eps),
             np.float64(1.0 / div))
     kern = _xent_kernel(dt, nt, unroll, per_sm, mode, target.ndim == 2, cached)
-    shared = C * dt.itemsize if cached else 0
-    if cached and not allow_dynamic_shared(kern, args, shared):
-        kern, shared = _xent_kernel(dt, nt, unroll, per_sm, mode, target.ndim == 2, False), 0
+    shared = C * dt.itemsize if cached else 0  # _config kept it within max_shared_per_block()
     launch(kern, _grid(B, per_sm), nt, *args, shared=shared)
     return loss, grad
 

@@ -162,13 +162,14 @@ def test_softmax_cross_entropy(rng, dtype, name, shape, labels):
         check_op(name, (logits, target), "cuda", {"reduction": "sum"}, dtype=dtype)
 
 
-def test_softmax_cross_entropy_when_the_driver_refuses_shared_rows(rng, monkeypatch):
-    """A row that fits in shared memory still gets the right answer through the L2 kernel when the
-    driver refuses the opt-in to more than 48 KB of dynamic shared memory."""
+def test_softmax_cross_entropy_when_the_row_does_not_fit_shared_memory(rng, monkeypatch):
+    """A row that would fit in shared memory still gets the right answer through the L2 kernel when the
+    launch allows less dynamic shared memory than it needs."""
     import importlib
     softmax_ce = importlib.import_module("fastdl.cuda.softmax_cross_entropy")
     assert softmax_ce._config(131, np.dtype(np.float32), 1 << 16)[3]      # would keep the row on chip
-    monkeypatch.setattr(softmax_ce, "allow_dynamic_shared", lambda kernel, args, nbytes: False)
+    assert not softmax_ce._config(131, np.dtype(np.float32), 1024)[3]
+    monkeypatch.setattr(softmax_ce, "max_shared_per_block", lambda: 1024)
     logits = (random(rng, (2, 131), np.float32) * 3).astype(np.float32)
     check_op("softmax_cross_entropy", (logits, rng.integers(0, 131, 2)), "cuda", dtype=np.float32)
 

@@ -1,5 +1,5 @@
-"""The CUDA backend's boundary: numba is imported in one file only (fastdl/cuda/_compat.py), and importing it
-changes no other package."""
+"""The CUDA backend's boundary: numba is imported in one file only (fastdl/cuda/_compat.py), importing it
+changes no other package, and the backend uses public APIs only: no ctypes, no private attribute."""
 
 import ast
 import json
@@ -52,3 +52,28 @@ def test_importing_the_cuda_backend_changes_no_other_package():
         "print(json.dumps({'same': before == names(), 'numba': c.HAVE_NUMBA}))\n")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["same"]
+
+
+def private_uses(path):
+    """(line, text) of every ctypes import and every private attribute (``x._name``) in one source file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == "ctypes" for a in node.names):
+            found.append((node.lineno, "import ctypes"))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ctypes":
+            found.append((node.lineno, f"from {node.module} import ..."))
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_the_cuda_backend_uses_public_apis_only():
+    """No ctypes (no driver calls of its own), no underscore attribute of numba or any other object."""
+    offenders = {str(p.relative_to(ROOT)): private_uses(p) for p in (ROOT / "cuda").rglob("*.py") if private_uses(p)}
+    assert offenders == {}, f"private attributes or ctypes under fastdl/cuda: {offenders}"
+
+
+def test_the_private_use_guard_finds_them(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import ctypes\nf = kern._codelibrary.get_cufunc()\nok = x.__class__\n")
+    assert private_uses(bad) == [(1, "import ctypes"), (2, "kern._codelibrary")]
