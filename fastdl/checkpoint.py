@@ -23,6 +23,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
+from fastdl import device as dev
 from fastdl.utils.files import save_npz_atomically
 
 __all__ = ["save_checkpoint", "load_checkpoint", "pack_state", "unpack_state", "FORMAT_VERSION"]
@@ -34,8 +35,8 @@ _ARRAY = "__array__"  # a JSON placeholder {"__array__": name} for an array stor
 
 def _pack(value: Any, name: str, arrays: Dict[str, np.ndarray]) -> Tuple[bool, Any]:
     """(kept, JSON form) of one value; arrays go into ``arrays`` under ``name``."""
-    if isinstance(value, np.ndarray) or (hasattr(value, "copy_to_host") and hasattr(value, "shape")):
-        arrays[name] = np.array(value.copy_to_host() if hasattr(value, "copy_to_host") else value, copy=True)
+    if isinstance(value, np.ndarray):
+        arrays[name] = np.array(value, copy=True)
         return True, {_ARRAY: name}
     if value is None or isinstance(value, (bool, int, float, str)):
         return True, value
@@ -66,9 +67,10 @@ def _unpack(form: Any, arrays: Dict[str, np.ndarray]) -> Any:
 
 
 def pack_state(obj: Any, prefix: str, arrays: Dict[str, np.ndarray], skip=()) -> Dict[str, Any]:
-    """The JSON form of ``obj``'s attributes (arrays added to ``arrays`` as ``prefix.<attribute>...``)."""
+    """The JSON form of ``obj``'s attributes (arrays added to ``arrays`` as ``prefix.<attribute>...``; device
+    arrays, such as an optimizer's state on the cuda backend, as host copies)."""
     meta = {}
-    for key, value in vars(obj).items():
+    for key, value in dev.host_state(vars(obj)).items():
         if key in skip:
             continue
         kept, form = _pack(value, f"{prefix}.{key}", arrays)

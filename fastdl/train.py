@@ -179,8 +179,8 @@ class Trainer:
         preds = self._predict(X_test, rows)
         return self.net.loss.forward(preds, y_test), _accuracy(preds, y_test)
 
-    def _save_checkpoint(self, path, arrays: Dict[str, np.ndarray], meta: Dict[str, Any]) -> None:
-        save_checkpoint(path, arrays, meta)
+    def _checkpoint_written(self) -> None:
+        """Runs on every process after a checkpoint was saved (by the process that speaks)."""
 
     # ------------------------------------------------------------------------------------------
     def generate_batches(self, X: np.ndarray, y: np.ndarray,
@@ -369,6 +369,12 @@ class _Checkpoints:
         if self.path is None:
             return
         trainer = self.trainer
+        if trainer._speaks:
+            self._write(run, batches, shuffle_rng)
+        trainer._checkpoint_written()
+
+    def _write(self, run: _RunState, batches: _ShuffledBatches, shuffle_rng: np.random.Generator) -> None:
+        trainer = self.trainer
         arrays = {f"net.{name}": value for name, value in trainer.net.state_dict().items()}
         arrays["position.order"] = batches.order
         best = trainer._best_model
@@ -380,7 +386,7 @@ class _Checkpoints:
                 "shuffle_rng": shuffle_rng.bit_generator.state,
                 "dropout_rngs": [op.rng.bit_generator.state for op in _dropout_ops(trainer.net)],
                 "optimizer": pack_state(trainer.optim, "optim", arrays, skip=("net", "model"))}
-        trainer._save_checkpoint(self.path, arrays, meta)
+        save_checkpoint(self.path, arrays, meta)
 
     def resume(self, run: _RunState, batches: _ShuffledBatches, shuffle_rng: np.random.Generator) -> bool:
         """Continue from ``self.path`` when it holds an unfinished run of the same fit (returns True); else

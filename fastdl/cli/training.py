@@ -119,12 +119,11 @@ def train(args) -> int:
     batch_size = args.batch_size if args.batch_size is not None else recipe.batch_size
     if args.plot:
         require_matplotlib()
-    check_output_paths(args.json, args.plot)
     if args.threads_per_rank is not None and not args.distributed:
         raise CommandError("--threads-per-rank applies with --distributed")
     if args.checkpoint_every is not None and not args.checkpoint:
         raise CommandError("--checkpoint-every needs --checkpoint PATH")
-    check_output_paths(args.checkpoint)
+    check_output_paths(args.json, args.plot, args.checkpoint)
     X_train, y_train, X_test, y_test = load_data(data, args.data_dir, images=args.model == "cnn")
     net, optim = build(args.model, recipe, args.lr, args.seed)
     trainer = data_parallel_trainer(net, optim, args) if args.distributed else Trainer(net, optim)

@@ -1,6 +1,6 @@
 """The only place fastdl imports numba. Importing this module never fails.
 
-Exposes ``cuda`` (``numba.cuda`` or None), ``types`` (``numba.types``), ``HAVE_NUMBA``, and the probes ``simulator()``,
+Exposes ``cuda`` (``numba.cuda`` or None), ``HAVE_NUMBA``, and the probes ``simulator()``,
 ``real_gpu()``, ``available()`` plus ``require()``, which raises a RuntimeError that says what is
 missing. Set ``NUMBA_ENABLE_CUDASIM=1`` *before* the first numba import to use the simulator.
 Importing it changes no other package (NumPy included): the versions that work together are declared
@@ -9,13 +9,13 @@ in the cuda extras instead.
 
 try:  # numba and numba-cuda are optional: pip install "fastdl-kernels[cuda]"
     import numba
-    from numba import cuda, types
+    from numba import cuda
     from numba import int64, uint32, uint64  # index casts (unsigned: no negative-index wraparound code)
     HAVE_NUMBA = True
     _IMPORT_ERROR = None
 except Exception as exc:  # ImportError, a NumPy too new for this numba-cuda, or a broken CUDA installation
     numba = None
-    cuda = types = None
+    cuda = None
     int64 = uint32 = uint64 = None
     HAVE_NUMBA = False
     _IMPORT_ERROR = exc

@@ -235,4 +235,3 @@ def _write_atomically(path: Path, arrays: Dict[str, np.ndarray]) -> None:
                 old.unlink(missing_ok=True)
     except OSError:
         return
-        raise

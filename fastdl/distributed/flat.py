@@ -20,7 +20,8 @@ class FlatArrays:
         self.extra = extra
         self.buffer = np.zeros(int(self.offsets[-1]) + extra, self.dtype)
 
-    def _view(self, i: int) -> np.ndarray:
+    def view(self, i: int) -> np.ndarray:
+        """The buffer's part for array ``i`` (a view: copy it to keep it past the next step)."""
         return self.buffer[self.offsets[i]:self.offsets[i + 1]].reshape(self.shapes[i])
 
     def fill(self, arrays: Optional[Sequence[np.ndarray]], scales: Sequence[float],
@@ -31,9 +32,9 @@ class FlatArrays:
         else:
             for i, (a, scale) in enumerate(zip(arrays, scales)):
                 if scale == 1.0:
-                    np.copyto(self._view(i), a)
+                    np.copyto(self.view(i), a)
                 else:
-                    np.multiply(a, self.dtype.type(scale), out=self._view(i))
+                    np.multiply(a, self.dtype.type(scale), out=self.view(i))
         for j, value in enumerate(extras):
             self.buffer[self.offsets[-1] + j] = value
 
@@ -41,12 +42,8 @@ class FlatArrays:
         """Copy the buffer back into ``arrays`` (in place, in their order; fewer arrays than the layout's
         leave the rest to ``view``); return the extra slots."""
         for i, a in enumerate(arrays):
-            np.copyto(a, self._view(i))
+            np.copyto(a, self.view(i))
         return [float(v) for v in self.buffer[self.offsets[-1]:]]
-
-    def view(self, i: int) -> np.ndarray:
-        """The buffer's part for array ``i`` (a view: copy it to keep it past the next step)."""
-        return self._view(i)
 
     def allreduce_sum(self, comm) -> None:
         """Sum the buffer over every rank of ``comm``, in place: one message of the buffer's size."""

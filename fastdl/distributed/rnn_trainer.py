@@ -53,7 +53,7 @@ class DataParallelRNNTrainer(RankMember, RNNTrainer):
         layers = self.model.layers
         if any(getattr(layer, "first", False) for layer in layers):
             states = [(layer, name, getattr(layer, name)) for layer in layers for name in getattr(layer, "STATES", ())]
-            inputs, _ = RNNTrainer._generate_inputs_targets(self, 0)
+            inputs, _ = self._generate_inputs_targets(0)
             self.model.forward(self._generate_one_hot_array(inputs[:1]))
             for layer, name, value in states:
                 setattr(layer, name, value)

@@ -9,10 +9,12 @@ and ONE Allreduce sums them, with the batch loss in the same buffer; every rank 
 optimizer step on the same numbers, so the weights stay equal on every rank, bit for bit.
 """
 
+import os
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from fastdl.backend import get_backend
 from fastdl.distributed.agreement import RankMismatchError, data_fingerprint, require_agreement
 from fastdl.distributed.exchange import RankMember
 from fastdl.distributed.mpi import abort_on_error
@@ -74,6 +76,7 @@ class DataParallelTrainer(RankMember, Trainer):
         require_agreement(self.comm, WHO, facts)
         if "error" in facts:
             raise ValueError(facts["error"])
+        self._reduction = facts["loss reduction"]
         with abort_on_error(self.comm, WHO, spare=(RankMismatchError,)):
             return super().fit(X_train, y_train, X_test, y_test, epochs=epochs, eval_every=eval_every,
                                batch_size=batch_size, seed=seed, single_output=single_output, restart=restart,
@@ -90,7 +93,7 @@ class DataParallelTrainer(RankMember, Trainer):
             facts["loss reduction"] = loss_reduction(self.net.loss, self._loss_reduction, WHO)
             path = fit_args["checkpoint_path"]
             facts["checkpoint file"] = None if path is None else _file_facts(path)
-            facts["backend"] = _backend_name()
+            facts["backend"] = str(get_backend())
             batch_size = fit_args["batch_size"]
             if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
                 raise ValueError(f"{WHO}: batch_size must be a positive int, got {batch_size!r}")
@@ -116,7 +119,6 @@ class DataParallelTrainer(RankMember, Trainer):
                                                                 for p in params]})
         self.exchange.broadcast_from_root(params)
         self._dropouts = _dropout_ops(self.net)
-        self._reduction = loss_reduction(self.net.loss, self._loss_reduction, WHO)
 
     def _batch_part(self, rows: int) -> Tuple[int, int]:
         return rows_of_rank(rows, self.rank, self.ranks)
@@ -141,24 +143,13 @@ class DataParallelTrainer(RankMember, Trainer):
         loss, accuracy = self.comm.bcast(None if result is None else (float(result[0]), result[1]), root=0)
         return loss, accuracy
 
-    def _save_checkpoint(self, path, arrays, meta) -> None:
-        if self.rank == 0:
-            meta = dict(meta, ranks=self.ranks)
-            super()._save_checkpoint(path, arrays, meta)
-        self.comm.Barrier()  # nobody reads the file (a later fit's resume) before it is whole
+    def _checkpoint_written(self) -> None:
+        self.comm.Barrier()  # rank 0 wrote it: nobody reads the file (a later fit's resume) before it is whole
 
 
 def _file_facts(path):
-    import os
-
     try:
         st = os.stat(path)
     except OSError:
         return "absent"
     return {"bytes": st.st_size, "modified": st.st_mtime_ns}
-
-
-def _backend_name() -> str:
-    from fastdl.backend import get_backend
-
-    return str(get_backend())

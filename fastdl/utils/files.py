@@ -1,18 +1,12 @@
 """Writing ``.npz`` files atomically: into a temporary file beside the target, then renamed over it, so a
-crash while writing leaves the old file (or none) and never a partial one. The new file gets the
-permissions a plain ``open(path, "w")`` would give (the process's umask), not the temporary file's 0600."""
+crash while writing leaves the old file (or none) and never a partial one. The temporary file is created
+like any new file (mode 0666 less the process's umask), so the result has the usual permissions."""
 
 import os
-import tempfile
+import uuid
 from typing import Dict
 
 import numpy as np
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def save_npz_atomically(path, arrays: Dict[str, np.ndarray], prefix: str = ".fastdl-") -> None:
@@ -20,11 +14,11 @@ def save_npz_atomically(path, arrays: Dict[str, np.ndarray], prefix: str = ".fas
     temporary file is removed."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".npz.tmp", dir=folder)
+    tmp = os.path.join(folder, f"{prefix}{uuid.uuid4().hex}.npz.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
-        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
