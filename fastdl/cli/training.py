@@ -136,6 +136,8 @@ def train(args) -> int:
                               progress=show_progress(args.progress), checkpoint_path=args.checkpoint,
                               checkpoint_every=every if args.checkpoint else 0)
     except ValueError as exc:  # bad settings found before training (the ranks' checks, another run's checkpoint)
+        if not speaks:
+            return 2  # every rank found the same problem: rank 0 says it once
         raise CommandError(str(exc)) from None
     if not speaks:
         return 0

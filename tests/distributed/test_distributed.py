@@ -153,3 +153,13 @@ def test_command_line_distributed_run(tmp_path):
     assert report["ranks"] == 2 and report["test_accuracy"] > 0.8
     assert report["threads_per_rank"] == max(1, len(os.sched_getaffinity(0)) // 2)
     assert report["allreduce_bytes"] == (64 * 89 + 89 + 89 * 10 + 10 + 1) * 4  # float32 gradients + the loss
+
+
+def test_command_line_bad_batch_is_said_once_and_every_rank_exits_2(tmp_path):
+    cmd = [_mpiexec(), "-n", "2", sys.executable, "-m", "fastdl", "train", "mlp", "--distributed", "--batch-size", "61"]
+    pytest.importorskip("sklearn", reason="the command's default data, the digits, comes with scikit-learn")
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT,
+                          env=_env())
+    assert done.returncode == 2, done.stdout
+    assert done.stdout.count("global batch_size 61 is not divisible by the 2 ranks") == 1, done.stdout
+    assert "Traceback" not in done.stdout
