@@ -23,7 +23,7 @@ __all__ = [
     "activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
     "conv2d_backward", "softmax_cross_entropy", "cross_entropy", "rnn_forward", "rnn_backward",
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "dropout", "dropout_backward",
-    "parameter_update", "try_parameter_update", "KERNEL_NAMES",
+    "parameter_update", "try_parameter_update", "take_rows", "KERNEL_NAMES",
 ]
 
 
@@ -499,3 +499,52 @@ def try_parameter_update(rule: str, params: Sequence[FloatArray], grads: Sequenc
             raise
         return False
     return True
+
+
+# ----------------------------------------------------------------------------------------------
+# the batch row gather: writes into the caller's buffer
+# ----------------------------------------------------------------------------------------------
+
+def take_rows(x: np.ndarray, rows: npt.ArrayLike, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``out[i] = x[rows[i]]``: the rows of ``x`` (N, ...) that ``rows`` picks, written into ``out`` (or into a
+    new array when ``out`` is None) and returned. This is how the Trainer gathers each batch from the shuffled
+    order of the training rows into one reused buffer.
+
+    It is ``np.take(x, rows, axis=0, out=out)`` with every row in ``[0, N)`` (no negative indices). On the cpu
+    backend it runs in C++ on the kernels' threads, each copying the block of rows that the same thread
+    multiplies next, with the next source row prefetched. ``x`` is a host NumPy array of any numeric dtype;
+    ``rows`` 1-D integers; ``out`` a C-contiguous, writeable array of x's dtype and shape
+    ``(len(rows),) + x.shape[1:]`` that does not overlap ``x``. A non-contiguous ``x`` is gathered by NumPy
+    (never copied whole).
+    """
+    op = "take_rows"
+    if type(x) is not np.ndarray:
+        raise TypeError(f"{op}: x must be a host NumPy array, got {type(x).__name__}")
+    if x.ndim < 1:
+        raise ValueError(f"{op}: x must have at least one dimension (rows), got a 0-d array")
+    if x.dtype.hasobject:
+        raise TypeError(f"{op}: x has dtype {x.dtype}; it must hold numbers, not Python objects")
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu":
+        raise TypeError(f"{op}: rows must be a 1-D array of integers, got shape {rows.shape} and dtype {rows.dtype}")
+    n_rows = x.shape[0]
+    if rows.size and (rows.min() < 0 or rows.max() >= n_rows):
+        raise ValueError(f"{op}: rows must lie in [0, {n_rows}) for x of shape {x.shape}, got values from "
+                         f"{rows.min()} to {rows.max()}")
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    shape = (rows.shape[0],) + x.shape[1:]
+    if out is None:
+        out = np.empty(shape, x.dtype)
+    else:
+        if type(out) is not np.ndarray:
+            raise TypeError(f"{op}: out must be a NumPy array (it is written in place), got {type(out).__name__}")
+        if out.dtype != x.dtype or out.shape != shape:
+            raise ValueError(f"{op}: out has shape {out.shape} and dtype {out.dtype}; it must have shape {shape} "
+                             f"and x's dtype {x.dtype} (one row of x per entry of rows)")
+        if not (out.flags.c_contiguous and out.flags.writeable):
+            raise ValueError(f"{op}: out must be C-contiguous and writeable (it is written in place)")
+        if np.may_share_memory(out, x):
+            raise ValueError(f"{op}: out shares memory with x; it must be a separate buffer")
+    if not x.flags.c_contiguous:
+        return _impl(op, "numpy")(x, rows, out)
+    return _impl(op)(x, rows, out)

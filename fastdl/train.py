@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 import numpy as np
 
 from fastdl.checkpoint import load_checkpoint, pack_state, save_checkpoint, unpack_state
+from fastdl import kernels
 from fastdl.dropout import Dropout
 from fastdl.utils.progress import progress_bar
 from fastdl.network import NeuralNetwork
@@ -273,9 +274,18 @@ class _ShuffledBatches:
             self.first_row, self.rows = lo, len(rows)
             rows = rows[lo:hi]
             X_batch, y_batch = self.X_buffer[:len(rows)], self.y_buffer[:len(rows)]
-            np.take(self.X, rows, axis=0, out=X_batch)
-            np.take(self.y, rows, axis=0, out=y_batch)
+            _gather(self.X, rows, X_batch)
+            _gather(self.y, rows, y_batch)
             yield X_batch, y_batch
+
+
+def _gather(table: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = table[rows[i]]``: the backend's row gather for plain NumPy arrays (on the cpu backend, threaded
+    C++), NumPy's for anything else the book's loop accepts (memory-mapped files, object arrays)."""
+    if type(table) is np.ndarray and not table.dtype.hasobject:
+        kernels.take_rows(table, rows, out)
+    else:
+        np.take(table, rows, axis=0, out=out)
 
 
 def predict(net, X: np.ndarray, rows: int = EVAL_ROWS) -> np.ndarray:

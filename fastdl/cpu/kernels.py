@@ -1,7 +1,8 @@
 """The ``cpu`` backend's kernels: a thin adapter from ``fastdl.kernels`` to the C++ extension ``fastdl._core``.
 
 Inputs arrive validated and C-contiguous (``fastdl.kernels`` sees to it). Every kernel runs in C++, and so
-does ``parameter_update``, the fused optimizer step (outside the kernel table: it updates in place);
+do ``parameter_update``, the fused optimizer step, and ``take_rows``, the batch row gather (outside the kernel
+table: they write into their arguments);
 ``SERVED_BY`` is what ``fastdl.show_config()`` prints for each.
 """
 
@@ -73,6 +74,11 @@ def parameter_update(rule, params, grads, states, lr, hyper, clip):
         if picked:
             update(rule, [params[i] for i in picked], [grads[i] for i in picked],
                    [states[i] for i in picked] if states else [], float(lr), float(hyper), float(clip))
+
+
+def take_rows(x, rows, out):
+    # x is (N, ...), rows is (n,) int64 in [0, N), out is (n,) + x.shape[1:] -> out[i] = x[rows[i]]
+    return _core.take_rows(x, rows, out)
 
 
 KERNELS = kernel_table(globals())

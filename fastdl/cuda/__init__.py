@@ -25,6 +25,7 @@ from fastdl.cuda.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forw
                              rnn_forward)
 from fastdl.cuda.softmax_cross_entropy import cross_entropy, softmax_cross_entropy
 from fastdl.reference.parameter_update import parameter_update  # noqa: F401  (host arrays: updated on the host)
+from fastdl.reference.take_rows import take_rows  # noqa: F401  (host arrays: the training data lives on the host)
 
 _LOCK = threading.RLock()
 

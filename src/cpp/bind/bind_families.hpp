@@ -24,6 +24,8 @@ void bind_dropout(pybind11::module_& m);
 void bind_rnn(pybind11::module_& m);
 // parameter_update_float32 / _float64: one fused optimizer step over lists of arrays (parameter_update.cpp).
 void bind_parameter_update(pybind11::module_& m);
+// take_rows: the row gather of a training batch, any numeric dtype (take_rows.cpp).
+void bind_take_rows(pybind11::module_& m);
 // set_num_threads, get_num_threads and the pool's test and tuning hooks (threads.cpp).
 void bind_threads(pybind11::module_& m);
 

@@ -7,7 +7,7 @@
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastdl._core: compiled CPU kernels (packed GEMM with fused epilogues, linear forward/backward, "
-              "im2col convolution, fused softmax cross-entropy, vectorised activations, RNN/LSTM/GRU sequences).";
+              "im2col convolution, fused softmax cross-entropy, vectorised activations, RNN/LSTM/GRU sequences, the fused optimizer step, the batch row gather).";
 
     fastdl::bind::bind_matmul(m);
     fastdl::bind::bind_linear(m);
@@ -19,4 +19,5 @@ PYBIND11_MODULE(_core, m) {
     fastdl::bind::bind_activations(m);
     fastdl::bind::bind_dropout(m);
     fastdl::bind::bind_parameter_update(m);
+    fastdl::bind::bind_take_rows(m);
 }
