@@ -25,19 +25,27 @@ def is_device_array(a):
     return hasattr(a, "__cuda_array_interface__") or hasattr(a, "copy_to_host")
 
 
+# Every kernel call asks these of each argument, so a plain NumPy array (the common case) is answered first,
+# without looking for the device interface.
 def shape_of(a):
+    if type(a) is np.ndarray:
+        return a.shape
     if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
         return tuple(a.__cuda_array_interface__["shape"])
     return tuple(a.shape)
 
 
 def dtype_of(a):
+    if type(a) is np.ndarray:
+        return a.dtype
     if hasattr(a, "__cuda_array_interface__") and not isinstance(a, np.ndarray):
         return np.dtype(a.__cuda_array_interface__["typestr"])
     return np.dtype(a.dtype)
 
 
 def require_array(op, name, a):
+    if type(a) is np.ndarray:
+        return
     if not (isinstance(a, np.ndarray) or is_device_array(a)):
         raise TypeError(f"{op}: argument {name} must be a numpy array or a device array, "
                         f"got {type(a).__name__}")
@@ -58,6 +66,11 @@ def require_shape(op, name, a, expected, why):
 
 def common_float_dtype(op, **arrays):
     """All arrays share one dtype, float32 or float64; returns it."""
+    first = next(iter(arrays.values()), None)
+    if type(first) is np.ndarray and first.dtype in FLOAT_DTYPES:  # the common case, answered at once
+        dt = first.dtype
+        if all(type(a) is np.ndarray and a.dtype == dt for a in arrays.values()):
+            return dt
     dtypes = {}
     for name, a in arrays.items():
         require_array(op, name, a)
