@@ -28,9 +28,10 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def as_float(x, dtype=None):
     """``x`` as an ndarray of ``dtype``; without one, keep float32/float64 and turn anything else into
     float64. No copy when nothing changes. A device array stays on the device (cast there if needed)."""
-    if not isinstance(x, np.ndarray) and dev.is_device(x):
-        return dev.as_float(x, dtype)
-    x = np.asarray(x)
+    if type(x) is not np.ndarray:
+        if not isinstance(x, np.ndarray) and dev.is_device(x):
+            return dev.as_float(x, dtype)
+        x = np.asarray(x)
     if dtype is None:
         return x if x.dtype in _FLOATS else x.astype(np.float64)
     return x if x.dtype == dtype else x.astype(dtype)

@@ -45,12 +45,14 @@ def _contiguous(op, *arrays, dtype=None):
 
     Device arrays pass through untouched, but only the cuda backend may receive them.
     """
-    name = _backend.get_backend()
     out = []
     for a in arrays:
         if a is None:
             out.append(None)
+        elif type(a) is np.ndarray and dtype is None and a.flags.c_contiguous:
+            out.append(a)  # the common case: nothing to copy (np.asarray would return a itself)
         elif chk.is_device_array(a):
+            name = _backend.get_backend()
             if name != "cuda":
                 raise TypeError(f"{op}: got a device array (it has __cuda_array_interface__) but the backend "
                                 f"is {name!r}; use fastdl.use_backend('cuda') or copy it to the host")

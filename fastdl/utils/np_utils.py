@@ -62,6 +62,8 @@ def generate_batch(X: np.ndarray, y: np.ndarray, start: int = 0, batch_size: int
 
 def assert_same_shape(output: np.ndarray, output_grad: np.ndarray) -> None:
     """Raise ``ShapeMismatchError`` unless both arrays have the same shape."""
+    if type(output) is np.ndarray and type(output_grad) is np.ndarray and output.shape == output_grad.shape:
+        return  # the common case, without np.shape's conversions
     if np.shape(output) != np.shape(output_grad):
         raise ShapeMismatchError(
             f"Two tensors should have the same shape; instead, the first tensor's shape is "
