@@ -67,14 +67,24 @@ def conv2d(x: numpy.typing.NDArray[numpy.float64], w: numpy.typing.NDArray[numpy
     act(conv2d(x, w)): cross-correlation, no kernel flip, with the activation fused. x is (B, C_in, H, W), w is (C_in, C_out, K, K); both spatial axes are zero-padded by pad_before / pad_after; stride >= 1; activation is 'linear', 'sigmoid', 'tanh' or 'relu'. Returns y (B, C_out, H_out, W_out) with H_out = (H + pad_before + pad_after - K) // stride + 1 (float64 overload).
     """
 @typing.overload
-def conv2d_backward(x: numpy.typing.NDArray[numpy.float32], w: numpy.typing.NDArray[numpy.float32], grad_y: numpy.typing.NDArray[numpy.float32], stride: typing.SupportsInt | typing.SupportsIndex, pad_before: typing.SupportsInt | typing.SupportsIndex, pad_after: typing.SupportsInt | typing.SupportsIndex, need_grad_x: bool = True) -> tuple:
+def conv2d_backward(x: numpy.typing.NDArray[numpy.float32], w: numpy.typing.NDArray[numpy.float32], grad_y: numpy.typing.NDArray[numpy.float32], stride: typing.SupportsInt | typing.SupportsIndex, pad_before: typing.SupportsInt | typing.SupportsIndex, pad_after: typing.SupportsInt | typing.SupportsIndex, need_grad_x: bool = True, activation: str = 'linear', y: numpy.typing.NDArray[numpy.float32] | None = None, mask: numpy.typing.NDArray[numpy.bool_] | None = None) -> tuple:
     """
-    The true gradients of conv2d (activation 'linear'): returns (grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out); with need_grad_x=False grad_x is not computed and None takes its place. Results do not depend on the thread count (float32 overload).
+    The true gradients of conv2d (activation 'linear'): returns (grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out); with need_grad_x=False grad_x is not computed and None takes its place. With an activation (and y, conv2d's output after it, and the bool mask of a dropout after it), grad_y is the gradient of that output and is first taken through the activation and the mask (activation_backward): inside the weight gradient, image by image, where the direct convolution computes it. Results do not depend on the thread count (float32 overload).
     """
 @typing.overload
-def conv2d_backward(x: numpy.typing.NDArray[numpy.float64], w: numpy.typing.NDArray[numpy.float64], grad_y: numpy.typing.NDArray[numpy.float64], stride: typing.SupportsInt | typing.SupportsIndex, pad_before: typing.SupportsInt | typing.SupportsIndex, pad_after: typing.SupportsInt | typing.SupportsIndex, need_grad_x: bool = True) -> tuple:
+def conv2d_backward(x: numpy.typing.NDArray[numpy.float64], w: numpy.typing.NDArray[numpy.float64], grad_y: numpy.typing.NDArray[numpy.float64], stride: typing.SupportsInt | typing.SupportsIndex, pad_before: typing.SupportsInt | typing.SupportsIndex, pad_after: typing.SupportsInt | typing.SupportsIndex, need_grad_x: bool = True, activation: str = 'linear', y: numpy.typing.NDArray[numpy.float64] | None = None, mask: numpy.typing.NDArray[numpy.bool_] | None = None) -> tuple:
     """
-    The true gradients of conv2d (activation 'linear'): returns (grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out); with need_grad_x=False grad_x is not computed and None takes its place. Results do not depend on the thread count (float64 overload).
+    The true gradients of conv2d (activation 'linear'): returns (grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)) for grad_y (B, C_out, H_out, W_out); with need_grad_x=False grad_x is not computed and None takes its place. With an activation (and y, conv2d's output after it, and the bool mask of a dropout after it), grad_y is the gradient of that output and is first taken through the activation and the mask (activation_backward): inside the weight gradient, image by image, where the direct convolution computes it. Results do not depend on the thread count (float64 overload).
+    """
+@typing.overload
+def conv2d_dropout(x: numpy.typing.NDArray[numpy.float32], w: numpy.typing.NDArray[numpy.float32], stride: typing.SupportsInt | typing.SupportsIndex, pad_before: typing.SupportsInt | typing.SupportsIndex, pad_after: typing.SupportsInt | typing.SupportsIndex, activation: str, key: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsInt | typing.SupportsIndex, first: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    """
+    conv2d followed by dropout, in one pass where the algorithm allows: returns (y, mask) with mask the bool keep mask of dropout_forward(act(conv2d(x, w)), key, threshold, first) and y = act(conv2d(x, w)) where kept, else 0 (the very values of the two calls; the direct convolution applies the mask to each band of output rows while it is in cache) (float32 overload).
+    """
+@typing.overload
+def conv2d_dropout(x: numpy.typing.NDArray[numpy.float64], w: numpy.typing.NDArray[numpy.float64], stride: typing.SupportsInt | typing.SupportsIndex, pad_before: typing.SupportsInt | typing.SupportsIndex, pad_after: typing.SupportsInt | typing.SupportsIndex, activation: str, key: typing.SupportsInt | typing.SupportsIndex, threshold: typing.SupportsInt | typing.SupportsIndex, first: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple:
+    """
+    conv2d followed by dropout, in one pass where the algorithm allows: returns (y, mask) with mask the bool keep mask of dropout_forward(act(conv2d(x, w)), key, threshold, first) and y = act(conv2d(x, w)) where kept, else 0 (the very values of the two calls; the direct convolution applies the mask to each band of output rows while it is in cache) (float64 overload).
     """
 def cpu_features() -> dict:
     """

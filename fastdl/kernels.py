@@ -21,7 +21,7 @@ from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 
 __all__ = [
     "activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
-    "conv2d_backward", "softmax_cross_entropy", "cross_entropy", "rnn_forward", "rnn_backward",
+    "conv2d_backward", "conv2d_dropout", "softmax_cross_entropy", "cross_entropy", "rnn_forward", "rnn_backward",
     "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "dropout", "dropout_backward",
     "parameter_update", "try_parameter_update", "take_rows", "KERNEL_NAMES",
 ]
@@ -238,19 +238,55 @@ def conv2d(x: FloatArray, w: FloatArray, *, stride: int = 1, padding: Padding = 
     return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding), activation)
 
 
+def conv2d_dropout(x: FloatArray, w: FloatArray, keep_prob: float, seed: int, *, stride: int = 1,
+                   padding: Padding = "same", activation: str = "linear", first: int = 0) -> Tuple[FloatArray, BoolArray]:
+    """``dropout(conv2d(x, w, stride=, padding=, activation=), keep_prob, seed, first)`` in one kernel: returns
+    ``(y, mask)``, both (B, C_out, H_out, W_out), the very values of the two calls. The cpu backend applies the
+    mask to each band of output rows while it is still in cache (the direct convolution of a first layer on
+    grey images), so the convolution's output is written once instead of written, read and written again."""
+    op = "conv2d_dropout"
+    out_shape = _conv_output_shape(op, x, w, stride, padding)
+    chk.common_float_dtype(op, x=x, w=w)
+    chk.require_activation(op, activation)
+    chk.require_probability(op, "keep_prob", keep_prob)
+    chk.require_seed(op, seed)
+    chk.require_seed(op, first, "first")
+    if int(first) + int(np.prod(out_shape, dtype=np.int64)) > 2**64:
+        raise ValueError(f"{op}: first + y.size must be at most 2**64, got first={first} and y of shape {out_shape}")
+    x, w = _contiguous(op, x, w)
+    threshold = int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
+    return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding), activation,
+                     int(seed), threshold, int(first))
+
+
 def conv2d_backward(x: FloatArray, w: FloatArray, grad_y: FloatArray, *, stride: int = 1, padding: Padding = "same",
-                    need_grad_x: bool = True) -> Tuple[Optional[FloatArray], FloatArray]:
+                    need_grad_x: bool = True, activation: str = "linear", y: Optional[FloatArray] = None,
+                    mask: Optional[BoolArray] = None) -> Tuple[Optional[FloatArray], FloatArray]:
     """Gradients of conv2d: returns ``(grad_x like x, grad_w like w)``. With ``need_grad_x=False``
     (the first layer of a network, whose input needs no gradient) only grad_w is computed and
-    ``None`` takes grad_x's place."""
+    ``None`` takes grad_x's place.
+
+    With ``activation`` (and ``y``, the output of ``conv2d(..., activation=)``, or of ``conv2d_dropout``, and
+    that dropout's ``mask``), ``grad_y`` is the gradient of that output: the result is
+    ``conv2d_backward(x, w, activation_backward(y, grad_y, activation, mask=mask))``, and the cpu backend takes
+    each image's gradient through the activation and the mask inside the weight gradient, without writing it
+    out (the direct convolution of a first layer on grey images, when only grad_w is asked for)."""
     op = "conv2d_backward"
     out_shape = _conv_output_shape(op, x, w, stride, padding)
     chk.common_float_dtype(op, x=x, w=w, grad_y=grad_y)
     chk.require_shape(op, "grad_y", grad_y, out_shape, "the shape of conv2d(x, w)")
     chk.require_flag(op, "need_grad_x", need_grad_x)
-    x, w, grad_y = _contiguous(op, x, w, grad_y)
+    chk.require_activation(op, activation)
+    if y is None and activation != "linear":
+        raise ValueError(f"{op}: activation={activation!r} needs y, the output of conv2d(x, w, activation=...)")
+    if y is not None:
+        chk.common_float_dtype(op, x=x, y=y)
+        chk.require_shape(op, "y", y, out_shape, "the output of conv2d(x, w)")
+    if mask is not None:
+        chk.require_bool_mask(op, mask, out_shape)
+    x, w, grad_y, y, mask = _contiguous(op, x, w, grad_y, y, mask)
     return _impl(op)(x, w, grad_y, int(stride), padding if isinstance(padding, str) else int(padding),
-                     need_grad_x)
+                     need_grad_x, activation, y, mask)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from fastdl import io, kernels
 from fastdl.activations import FUSABLE, Linear
 from fastdl.base import Operation, ParamOperation, as_caller_dtype, as_float, caller_dtype
 from fastdl.config import DEFAULT_DTYPE
+from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 from fastdl.conv import Conv2D_Op
 from fastdl.device import DeviceResident
 from fastdl.dense import BiasAdd, WeightMultiply
@@ -281,10 +282,14 @@ class Conv2D(Layer):
 
     When the activation is one of fastdl's ``Linear``/``Sigmoid``/``Tanh``/``ReLU``, the activation is
     applied by the convolution kernel as it writes its output (``kernels.conv2d(..., activation=)``), the
-    flatten is a view, and backward reads the gradient once for the dropout and the activation together
-    (``kernels.activation_backward(..., mask=)``) before ``kernels.conv2d_backward``. The results (output,
+    flatten is a view, and backward takes the gradient through the dropout and the activation inside
+    ``kernels.conv2d_backward(..., activation=, y=, mask=)``. The results (output,
     ``param_grads``, each operation's ``param_grad``) are what the operations would have produced; the
     convolution's own output before the activation is never formed, so ``operations[0].output`` is None.
+    In training with dropout, the dropout runs in the same kernel too (``kernels.conv2d_dropout``: the mask
+    is the one the ``Dropout`` operation would draw, applied as the output is written), so the activation's
+    output is only formed after the dropout: ``operations[1].output`` holds it with the dropped units zeroed
+    (the backward pass needs nothing else), and the ``Dropout`` operation's ``input_`` is None.
     """
 
     def __init__(self, out_channels: int, param_size: int, dropout: float = 1.0, weight_init: str = "normal",
@@ -341,28 +346,45 @@ class Conv2D(Layer):
             return super()._forward_ops(x, inference)
         conv, act = self.operations[:2]
         conv.input_ = x
+        dropout = self.operations[-1] if not inference and type(self.operations[-1]) is Dropout else None
+        if dropout is not None:
+            return self._forward_with_dropout(conv, act, dropout, name)
         # x is (B, C_in, H, W) -> y = act(conv(x)) (B, C_out, H_out, W_out)
         y = kernels.conv2d(conv._x(), conv._kernel_param(), stride=conv.stride, padding=conv.padding,
                            activation=name)
         conv.output, act.input_, act.output = None, None, y
         return self._forward_ops_from(2, y, inference)
 
+    def _forward_with_dropout(self, conv, act, dropout, name):
+        """Training forward of [Conv2D_Op, act(, Flatten), Dropout] in one kernel, leaving every operation as
+        the separate ones would (see the class docstring for the two that differ)."""
+        w = conv._kernel_param()
+        x = conv._x()
+        # x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y = act(conv(x)) * mask (B, C_out, H_out, W_out)
+        size = [conv_output_size(n, w.shape[2], conv.stride, *conv_padding(w.shape[2], conv.padding))
+                for n in x.shape[2:]]
+        first = dropout.first_row * w.shape[1] * size[0] * size[1]
+        y, mask = kernels.conv2d_dropout(x, w, dropout.keep_prob, dropout._next_key(), stride=conv.stride,
+                                         padding=conv.padding, activation=name, first=first)
+        conv.output, act.input_, act.output = None, None, y
+        out = self.operations[2].forward(y) if len(self.operations) == 4 else y  # the Flatten: a view
+        dropout.input_, dropout.output, dropout.mask = None, out, mask.reshape(out.shape)
+        return out
+
     def _backward_ops(self, grad, need_input_grad=True):
         name = self._fused_activation()
         if name is None:
             return super()._backward_ops(grad, need_input_grad)
         conv, act = self.operations[:2]
-        y = act.output  # (B, C_out, H_out, W_out), after the activation and before any dropout
+        y = act.output  # (B, C_out, H_out, W_out), after the activation (and the dropout, when fused)
         grad = as_float(grad, y.dtype).reshape(y.shape)
         dropout = self.operations[-1] if type(self.operations[-1]) is Dropout else None
-        if dropout is None and name == "linear":
-            grad_conv = grad
-        else:
-            mask = None if dropout is None else dropout.mask.reshape(y.shape)
-            grad_conv = kernels.activation_backward(y, grad, name, mask=mask)
+        mask = None if dropout is None else dropout.mask.reshape(y.shape)
         for op in self.operations[1:]:
-            op.input_grad = None  # folded into grad_conv
-        grad_x, grad_w = kernels.conv2d_backward(conv._x(), conv._kernel_param(), grad_conv, stride=conv.stride,
-                                                 padding=conv.padding, need_grad_x=need_input_grad)
+            op.input_grad = None  # folded into the convolution's backward
+        # grad is the gradient of act(conv(x)) [* mask]: conv2d_backward takes it through both
+        grad_x, grad_w = kernels.conv2d_backward(conv._x(), conv._kernel_param(), grad, stride=conv.stride,
+                                                 padding=conv.padding, need_grad_x=need_input_grad,
+                                                 activation=name, y=y, mask=mask)
         conv.input_grad, conv.param_grad = grad_x, grad_w
         return grad_x

@@ -10,7 +10,7 @@ import numpy as np
 
 import fastdl._core as _core
 from fastdl.contract import kernel_table
-from fastdl.cpu.conv import conv2d, conv2d_backward  # noqa: F401  (C++ im2col + packed GEMM)
+from fastdl.cpu.conv import conv2d, conv2d_backward, conv2d_dropout  # noqa: F401  (C++ im2col + packed GEMM)
 from fastdl.cpu.rnn import (gru_backward, gru_forward, lstm_backward, lstm_forward,  # noqa: F401
                              rnn_backward, rnn_forward)
 

@@ -22,7 +22,8 @@ import numpy as np
 from fastdl.contract.conv_geometry import conv_output_size, conv_padding
 from fastdl.cuda._compat import cuda, int64 as I64, uint32 as U32, uint64 as U
 from fastdl.cuda._device import Io, empty, flat, grid_1d, launch, threads_1d, workspace, zeros
-from fastdl.cuda.activations import activation_dev
+from fastdl.cuda.activations import activation_backward_dev, activation_dev
+from fastdl.cuda.dropout import dropout_backward_dev
 from fastdl.cuda.matmul import gemm
 
 COLS_LIMIT = 1 << 26  # elements of per-image scratch (partials, dcols) per chunk of images
@@ -252,8 +253,15 @@ def conv2d(x, w, stride=1, padding="same", activation="linear"):
     return io.out(y if activation == "linear" else activation_dev(y, activation))
 
 
-def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
-    """(grad_x like x or None when need_grad_x is false, grad_w like w), the exact gradients of conv2d."""
-    io = Io(x, w, grad_y)
-    grads = conv2d_backward_dev(*io.arrays, stride=stride, padding=padding, need_grad_x=need_grad_x)
+def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True, activation="linear", y=None,
+                    mask=None):
+    """(grad_x like x or None when need_grad_x is false, grad_w like w), the exact gradients of conv2d. With an
+    activation (y its output) or a dropout mask, grad_y is first taken through them (one more launch or two)."""
+    io = Io(x, w, grad_y, y, mask)
+    xd, wd, gd, yd, md = io.arrays
+    if activation != "linear" or md is not None:
+        gd = activation_backward_dev(gd if yd is None else yd, gd, activation)  # linear reads no y
+        if md is not None:
+            gd = dropout_backward_dev(gd, md)
+    grads = conv2d_backward_dev(xd, wd, gd, stride=stride, padding=padding, need_grad_x=need_grad_x)
     return tuple(None if g is None else io.out(g) for g in grads)

@@ -7,7 +7,7 @@ arguments in place, and the batch row gather, which writes into the caller's buf
 """
 
 from .activations import activation, activation_backward
-from .conv import conv2d, conv2d_backward
+from .conv import conv2d, conv2d_backward, conv2d_dropout
 from .dropout import dropout, dropout_backward
 from .matmul import linear, linear_backward, matmul
 from .parameter_update import parameter_update

@@ -8,7 +8,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from fastdl.contract.conv_geometry import conv_output_size, conv_padding
-from fastdl.reference.activations import activation
+from fastdl.reference.activations import activation, activation_backward
+from fastdl.reference.dropout import dropout
 
 
 def _geometry(x, w, stride, padding):
@@ -38,10 +39,14 @@ def conv2d(x, w, stride=1, padding="same", activation_name="linear"):
     return y if activation_name == "linear" else activation(y, activation_name)
 
 
-def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
-    """Exact gradients of conv2d: (grad_x, grad_w); grad_x is None when need_grad_x is false."""
+def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True, activation_name="linear", y=None,
+                    mask=None):
+    """Exact gradients of conv2d: (grad_x, grad_w); grad_x is None when need_grad_x is false. With an activation
+    (y its output) or a dropout mask, grad_y is first taken through them (activation_backward)."""
     # x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     # -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
+    if activation_name != "linear" or mask is not None:
+        grad_y = activation_backward(grad_y if y is None else y, grad_y, activation_name, mask)
     B, C_in, H, W = x.shape
     K, before, after, H_out, W_out = _geometry(x, w, stride, padding)
 
@@ -62,3 +67,9 @@ def conv2d_backward(x, w, grad_y, stride=1, padding="same", need_grad_x=True):
             grad_xpad[:, :, p : p + i_end : stride, q : q + j_end : stride] += grad_cols[..., p, q]
     grad_x = np.ascontiguousarray(grad_xpad[:, :, before : before + H, before : before + W])
     return grad_x, grad_w
+
+
+def conv2d_dropout(x, w, stride, padding, activation_name, key, threshold, first=0):
+    """(y, mask) = dropout(conv2d(x, w, stride, padding, activation_name), key, threshold, first)."""
+    # x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y, mask (B, C_out, H_out, W_out)
+    return dropout(conv2d(x, w, stride, padding, activation_name), key, threshold, first)

@@ -89,3 +89,27 @@ def _central_difference(loss, array, index, h=1e-6):
     down = loss()
     array[index] += h
     return (up - down) / (2 * h)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("flatten", [False, True])
+def test_fused_dropout_draws_the_operations_mask_from_any_first_row(backend, flatten):
+    """Chapter 5's first layer (one grey channel, 5x5, tanh, dropout 0.8): the dropout fused into the convolution
+    draws the mask the Dropout operation draws, also for rows r0.. of a larger batch (first_row)."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 1, 28, 28)).astype(np.float32)
+    grad_out = lambda y: np.random.default_rng(5).standard_normal(y.shape).astype(np.float32)  # noqa: E731
+    runs = []
+    with fastdl.use_backend(backend):
+        for fused in (True, False):
+            layer = Conv2D(16, 5, activation=Tanh(), flatten=flatten, dropout=0.8, dtype=np.float32)
+            layer.seed = 11
+            _run(layer, x, grad_out, fused)  # sets the layer up
+            layer.operations[-1].first_row = 2
+            runs.append(_run(layer, x, grad_out, fused) + (layer.operations[-1].mask,))
+    (y, grad_x, grads, mask), (y_ops, grad_x_ops, grads_ops, mask_ops) = runs
+    np.testing.assert_array_equal(mask, mask_ops)
+    assert mask.shape == y.shape
+    np.testing.assert_allclose(y, y_ops, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(grad_x, grad_x_ops, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(grads[0], grads_ops[0], rtol=1e-4, atol=1e-4)

@@ -46,7 +46,7 @@ def away_from_zero(rng, shape, dtype=np.float64):
 
 def test_kernels_table_complete():
     names = {"activation", "activation_backward", "matmul", "linear", "linear_backward", "conv2d",
-             "conv2d_backward", "softmax_cross_entropy", "cross_entropy", "rnn_forward",
+             "conv2d_backward", "conv2d_dropout", "softmax_cross_entropy", "cross_entropy", "rnn_forward",
              "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "dropout",
              "dropout_backward"}
     assert set(KERNELS) == names

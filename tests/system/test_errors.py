@@ -98,6 +98,12 @@ CATALOGUE = {
          ["linear_backward", "need_grad_x", "bool", "'no'"]),
     ],
     "conv": [
+        ("convd-keep", "K.conv2d_dropout(z(1, 1, 4, 4), z(1, 2, 3, 3), 0.0, 1)", ValueError,
+         ["conv2d_dropout", "keep_prob", "(0, 1]"]),
+        ("convd-seed", "K.conv2d_dropout(z(1, 1, 4, 4), z(1, 2, 3, 3), 0.8, -1)", ValueError,
+         ["conv2d_dropout", "seed", "-1"]),
+        ("convd-channels", "K.conv2d_dropout(z(1, 2, 4, 4), z(1, 2, 3, 3), 0.8, 1)", ValueError,
+         ["conv2d_dropout", "C_in"]),
         ("convb-need-grad-x", "K.conv2d_backward(z(1, 1, 4, 4), z(1, 2, 3, 3), z(1, 2, 4, 4), need_grad_x=0)",
          TypeError, ["conv2d_backward", "need_grad_x", "bool", "0"]),
         ("conv-ndim-x", "K.conv2d(z(1, 5, 5), z(1, 1, 3, 3))", ValueError, ["conv2d", "x", "4-D", "(1, 5, 5)"]),
@@ -359,6 +365,7 @@ def _inputs(name, rng, batch, dtype=np.float64):
         "linear_backward": ((r(batch, 6), r(6, 5), np.abs(r(batch, 5)), r(batch, 5), "sigmoid"), {}),
         "conv2d": ((r(batch, 2, 7, 6), r(2, 3, 3, 3)), {"stride": 2, "padding": 1}),
         "conv2d_backward": ((r(batch, 2, 7, 6), r(2, 3, 3, 3), r(batch, 3, 4, 3)), {"stride": 2, "padding": 1}),
+        "conv2d_dropout": ((r(batch, 2, 7, 6), r(2, 3, 3, 3), 0.7, 2**63 + 5), {"stride": 2, "padding": 1}),
         "softmax_cross_entropy": ((r(batch, 7), rng.integers(0, 7, batch)), {}),
         "cross_entropy": ((r(batch, 7), np.eye(7, dtype=dtype)[rng.integers(0, 7, batch)]), {}),
         "rnn_forward": ((r(batch, 3, 4), r(batch, 5), r(9, 5), r(5)), {}),
@@ -426,7 +433,7 @@ def test_empty_batch(any_backend, name):
         if isinstance(a, float):
             assert a == 0.0, f"{name}[{any_backend}]: loss of an empty batch"
         else:
-            assert a.dtype == (bool if name == "dropout" and a is out[-1] else np.float64)
+            assert a.dtype == (bool if name in ("dropout", "conv2d_dropout") and a is out[-1] else np.float64)
             assert a.shape[0] == 0 or np.all(a == 0), f"{name}[{any_backend}]: {a.shape} output of an empty batch"
 
 

@@ -20,4 +20,9 @@ template <typename T>
 void activation_backward_kernel(Activation act, const T* y, const T* grad_y, const std::uint8_t* mask, T* grad_x,
                                 index_t n);
 
+// The same on the calling thread only (inside another kernel's task), with the very same results.
+template <typename T>
+void activation_backward_block(Activation act, const T* y, const T* grad_y, const std::uint8_t* mask, T* grad_x,
+                               index_t n);
+
 }  // namespace fastdl

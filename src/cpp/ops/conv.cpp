@@ -19,6 +19,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ops/activations.hpp"
 #include "ops/conv_direct.hpp"
 #include "ops/conv_patches.hpp"
 #include "ops/conv_tasks.hpp"
@@ -308,20 +309,35 @@ ConvShape make_conv_shape(index_t B, index_t C_in, index_t H, index_t W, index_t
 }
 
 template <typename T>
-void conv2d_forward(const ConvShape& s, const T* x, const T* w, T* y, Activation act) {
-    // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y is (B, C_out, H_out, W_out)
+void conv2d_forward(const ConvShape& s, const T* x, const T* w, T* y, Activation act,
+                    const DropoutEpilogue* dropout) {
+    // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y is (B, C_out, H_out, W_out) [, dropout->mask like y]
     if (s.B == 0 || s.C_out == 0 || s.pixels_out() == 0) return;
     if constexpr (std::is_same_v<T, float>) {
-        if (use_direct_forward(s)) return direct_forward(s, x, w, y, act);
+        if (use_direct_forward(s)) return direct_forward(s, x, w, y, act, dropout);
     }
     const std::vector<T> wt = weights_by_output(s, w);  // (C_out, C_in*K*K)
     forward(s, x, wt.data(), y, act);
+    if (dropout)
+        dropout_forward_kernel<T>(y, y, dropout->mask, s.B * s.C_out * s.pixels_out(), dropout->first,
+                                  dropout->key, dropout->threshold);
 }
 
 template <typename T>
-void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y, T* grad_x, T* grad_w) {
+void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y, T* grad_x, T* grad_w,
+                     const OutputGrad<T>* through) {
     // x is (B, C_in, H, W), w is (C_in, C_out, K, K), grad_y is (B, C_out, H_out, W_out)
     // -> grad_x (B, C_in, H, W), grad_w (C_in, C_out, K, K)
+    if (through) {
+        if constexpr (std::is_same_v<T, float>) {
+            if (!grad_x && use_direct_grad_w<T>(s)) return direct_grad_w(s, x, grad_y, grad_w, through);
+        }
+        // the convolution's output gradient (B, C_out, H_out, W_out), formed once for every algorithm below
+        const index_t n = s.B * s.C_out * s.pixels_out();
+        auto dz = conv_detail::scratch_array<T>(std::max<index_t>(n, 1));
+        activation_backward_kernel<T>(through->act, through->y, grad_y, through->mask, dz.get(), n);
+        return conv2d_backward<T>(s, x, w, dz.get(), grad_x, grad_w, nullptr);
+    }
     if (use_winograd<T>(s)) {
         winograd_grad_w(s, x, grad_y, grad_w);
     } else if (use_direct_grad_w<T>(s)) {
@@ -334,10 +350,13 @@ void conv2d_backward(const ConvShape& s, const T* x, const T* w, const T* grad_y
     else conv2d_grad_x(s, w, grad_y, grad_x);
 }
 
-template void conv2d_forward<float>(const ConvShape&, const float*, const float*, float*, Activation);
-template void conv2d_forward<double>(const ConvShape&, const double*, const double*, double*, Activation);
-template void conv2d_backward<float>(const ConvShape&, const float*, const float*, const float*, float*, float*);
+template void conv2d_forward<float>(const ConvShape&, const float*, const float*, float*, Activation,
+                                    const DropoutEpilogue*);
+template void conv2d_forward<double>(const ConvShape&, const double*, const double*, double*, Activation,
+                                     const DropoutEpilogue*);
+template void conv2d_backward<float>(const ConvShape&, const float*, const float*, const float*, float*, float*,
+                                     const OutputGrad<float>*);
 template void conv2d_backward<double>(const ConvShape&, const double*, const double*, const double*, double*,
-                                      double*);
+                                      double*, const OutputGrad<double>*);
 
 }  // namespace fastdl

@@ -20,6 +20,7 @@
 
 #include "core/vec_math.hpp"
 #include "gemm/epilogue.hpp"
+#include "ops/activations.hpp"
 #include "ops/conv_tasks.hpp"
 #include "ops/conv_wide.hpp"
 #include "ops/winograd.hpp"
@@ -182,8 +183,10 @@ index_t forward_band_rows(const ConvShape& s) {
 
 bool use_direct_forward(const ConvShape& s) { return direct_fits(s); }
 
-void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act) {
-    // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w))
+void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act,
+                    const DropoutEpilogue* dropout) {
+    // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w)),
+    // then times its keep mask when dropout is set
 #if defined(__x86_64__)
     if (s.B == 0 || s.C_out == 0 || s.pixels_out() == 0) return;
     const PaddedGeometry g(s);
@@ -203,9 +206,17 @@ void direct_forward(const ConvShape& s, const float* x, const float* w, float* y
         forward_rows(s, g, wt.data(), xpad, r0, r1, y_b);
         // the band's outputs, while they are in cache: C_out rows of (r1 - r0) * W_out values, P apart
         apply_epilogue(y_b + r0 * s.W_out, P, s.C_out, (r1 - r0) * s.W_out, static_cast<const float*>(nullptr), act);
+        if (dropout) {  // and the dropout: element e of y draws mask element first + e
+            for (index_t o = 0; o < s.C_out; ++o) {
+                const index_t e = (b * s.C_out + o) * P + r0 * s.W_out;
+                dropout_forward_block(y + e, y + e, dropout->mask + e, (r1 - r0) * s.W_out,
+                                      dropout->first + static_cast<std::uint64_t>(e), dropout->key,
+                                      dropout->threshold);
+            }
+        }
     });
 #else
-    (void)x, (void)w, (void)y, (void)act;
+    (void)x, (void)w, (void)y, (void)act, (void)dropout;
 #endif
 }
 
@@ -216,8 +227,10 @@ bool use_direct_grad_w(const ConvShape& s) {
     return sizeof(T) == sizeof(float) && s.B >= 2 && direct_fits(s);
 }
 
-void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w) {
-    // x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, K, K)
+void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w,
+                   const OutputGrad<float>* through) {
+    // x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, K, K); with `through`,
+    // each image's output gradient is first taken through the activation and the mask, into a per-thread buffer
     const index_t gsize = s.C_in * s.C_out * s.kk();
     std::fill(grad_w, grad_w + gsize, 0.0f);
 #if defined(__x86_64__)
@@ -226,14 +239,23 @@ void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, floa
     const index_t chunks = std::min(s.B, conv_detail::kGradWChunks);
     const int nt = conv_detail::conv_threads(chunks, s.B * s.pixels_out() * gsize);
     std::vector<float> partial(static_cast<size_t>(chunks * gsize), 0.0f);
-    const conv_detail::ThreadScratch<float, 1> scratch(nt, {g.buffer_size(s)});
+    const index_t image_out = s.C_out * s.pixels_out();  // one image's output gradient (C_out, H_out, W_out)
+    const conv_detail::ThreadScratch<float, 2> scratch(nt, {g.buffer_size(s), through ? image_out : 0});
     const ImageTapsFn taps = image_taps_for(s.K);
     parallel_for(chunks, nt, [&](index_t chunk) {
-        float* xpad = scratch.buffers()[0];
+        const auto buffers = scratch.buffers();
+        float* xpad = buffers[0];
         float* gsum = partial.data() + chunk * gsize;
         for (index_t b = s.B * chunk / chunks; b < s.B * (chunk + 1) / chunks; ++b) {
             pad_image(s, g, x + b * s.C_in * s.H * s.W, xpad);
-            taps(s, g, grad_y + b * s.C_out * s.pixels_out(), xpad, gsum);
+            const float* grad_b = grad_y + b * image_out;
+            if (through) {  // dz_b = act'(y_b) * grad_b [* mask_b], while it fits in this core's cache
+                activation_backward_block(through->act, through->y + b * image_out, grad_b,
+                                          through->mask ? through->mask + b * image_out : nullptr, buffers[1],
+                                          image_out);
+                grad_b = buffers[1];
+            }
+            taps(s, g, grad_b, xpad, gsum);
         }
     });
     for (index_t chunk = 0; chunk < chunks; ++chunk)

@@ -14,13 +14,15 @@ bool use_direct_grad_w(const ConvShape& s);
 
 // x is (B, C_in, H, W), grad_y is (B, C_out, H_out, W_out) -> grad_w (C_in, C_out, K, K). The batch is summed
 // in a fixed number of fixed-order chunks: the result does not depend on the thread count.
-void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w);
+void direct_grad_w(const ConvShape& s, const float* x, const float* grad_y, float* grad_w,
+                   const OutputGrad<float>* through = nullptr);
 
 // The same test for the forward pass (float32 only; any batch: its tasks are bands of rows).
 bool use_direct_forward(const ConvShape& s);
 
 // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> y (B, C_out, H_out, W_out) = act(conv(x, w)). Each output
 // element is computed by one task: the result does not depend on the thread count.
-void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act);
+void direct_forward(const ConvShape& s, const float* x, const float* w, float* y, Activation act,
+                    const DropoutEpilogue* dropout);
 
 }  // namespace fastdl

@@ -100,6 +100,12 @@ void dropout_forward_kernel(const T* x, T* y, std::uint8_t* mask, index_t n, std
 }
 
 template <typename T>
+void dropout_forward_block(const T* x, T* y, std::uint8_t* mask, index_t n, std::uint64_t first,
+                           std::uint64_t key, std::uint32_t threshold) {
+    forward_for<T>(active_vec_isa())(x, y, mask, n, first, key, threshold);
+}
+
+template <typename T>
 void dropout_backward_kernel(const T* grad_y, const std::uint8_t* mask, T* grad_x, index_t n) {
     const BackwardFn<T> fn = backward_for<T>(active_vec_isa());
     parallel_chunks(n, index_t(1) << 15,
@@ -110,6 +116,10 @@ template void dropout_forward_kernel<float>(const float*, float*, std::uint8_t*,
                                             std::uint64_t, std::uint32_t);
 template void dropout_forward_kernel<double>(const double*, double*, std::uint8_t*, index_t, std::uint64_t,
                                              std::uint64_t, std::uint32_t);
+template void dropout_forward_block<float>(const float*, float*, std::uint8_t*, index_t, std::uint64_t,
+                                           std::uint64_t, std::uint32_t);
+template void dropout_forward_block<double>(const double*, double*, std::uint8_t*, index_t, std::uint64_t,
+                                            std::uint64_t, std::uint32_t);
 template void dropout_backward_kernel<float>(const float*, const std::uint8_t*, float*, index_t);
 template void dropout_backward_kernel<double>(const double*, const std::uint8_t*, double*, index_t);
 
