@@ -44,12 +44,12 @@ def _flops(name, args, kwargs, result):
         x, w = args[0], args[1]
         need_x = kwargs.get("need_grad_x", True)
         return 2 * x.shape[0] * w.shape[0] * w.shape[1] * (1 if name == "linear" else 2 if need_x else 1)
-    if name in ("conv2d", "conv2d_backward"):
+    if name in ("conv2d", "conv2d_dropout", "conv2d_backward"):
         x, w = args[0], args[1]
-        y = result if name == "conv2d" else args[2]
+        y = {"conv2d": result, "conv2d_dropout": result[0], "conv2d_backward": args[2]}[name]
         once = 2 * y.size * x.shape[1] * w.shape[2] * w.shape[3]
         need_x = kwargs.get("need_grad_x", True)
-        return once if name == "conv2d" else once * (2 if need_x else 1)
+        return once * (2 if need_x else 1) if name == "conv2d_backward" else once
     family = name.split("_")[0]
     if family in _GATES:
         h_seq = result[0] if name.endswith("forward") else args[0]
