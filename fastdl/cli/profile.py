@@ -46,7 +46,7 @@ def _flops(name, args, kwargs, result):
         return 2 * x.shape[0] * w.shape[0] * w.shape[1] * (1 if name == "linear" else 2 if need_x else 1)
     if name in ("conv2d", "conv2d_dropout", "conv2d_backward"):
         x, w = args[0], args[1]
-        y = {"conv2d": result, "conv2d_dropout": result[0], "conv2d_backward": args[2]}[name]
+        y = result[0] if name == "conv2d_dropout" else result if name == "conv2d" else args[2]
         once = 2 * y.size * x.shape[1] * w.shape[2] * w.shape[3]
         need_x = kwargs.get("need_grad_x", True)
         return once * (2 if need_x else 1) if name == "conv2d_backward" else once
