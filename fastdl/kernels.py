@@ -239,7 +239,8 @@ def conv2d(x: FloatArray, w: FloatArray, *, stride: int = 1, padding: Padding = 
 
 
 def conv2d_dropout(x: FloatArray, w: FloatArray, keep_prob: float, seed: int, *, stride: int = 1,
-                   padding: Padding = "same", activation: str = "linear", first: int = 0) -> Tuple[FloatArray, BoolArray]:
+                   padding: Padding = "same", activation: str = "linear",
+                   first: int = 0) -> Tuple[FloatArray, BoolArray]:
     """``dropout(conv2d(x, w, stride=, padding=, activation=), keep_prob, seed, first)`` in one kernel: returns
     ``(y, mask)``, both (B, C_out, H_out, W_out), the very values of the two calls. The cpu backend applies the
     mask to each band of output rows while it is still in cache (the direct convolution of a first layer on

@@ -42,17 +42,18 @@ def _serialised(fn):
 activation, activation_backward = _serialised(activation), _serialised(activation_backward)
 matmul, linear, linear_backward = _serialised(matmul), _serialised(linear), _serialised(linear_backward)
 conv2d, conv2d_backward = _serialised(conv2d), _serialised(conv2d_backward)
+dropout, dropout_backward = _serialised(dropout), _serialised(dropout_backward)
+softmax_cross_entropy, cross_entropy = _serialised(softmax_cross_entropy), _serialised(cross_entropy)
+rnn_forward, rnn_backward = _serialised(rnn_forward), _serialised(rnn_backward)
+lstm_forward, lstm_backward = _serialised(lstm_forward), _serialised(lstm_backward)
+gru_forward, gru_backward = _serialised(gru_forward), _serialised(gru_backward)
 
 
 @_serialised
 def conv2d_dropout(x, w, stride, padding, activation, key, threshold, first=0):
     """conv2d, then dropout of its output: two kernels on the GPU, the mask drawn as on every backend."""
     return dropout(conv2d(x, w, stride, padding, activation), key, threshold, first)
-dropout, dropout_backward = _serialised(dropout), _serialised(dropout_backward)
-softmax_cross_entropy, cross_entropy = _serialised(softmax_cross_entropy), _serialised(cross_entropy)
-rnn_forward, rnn_backward = _serialised(rnn_forward), _serialised(rnn_backward)
-lstm_forward, lstm_backward = _serialised(lstm_forward), _serialised(lstm_backward)
-gru_forward, gru_backward = _serialised(gru_forward), _serialised(gru_backward)
+
 
 KERNELS = kernel_table(globals())
 

@@ -1,7 +1,7 @@
 """The NumPy reference backend: the oracle every other backend is tested against, and the baseline.
 
 Every function takes clean, valid, C-contiguous float32/float64 arrays (the kernel layer validates),
-computes in the input dtype and returns new arrays; inputs are never modified. The one exception is
+computes in the input dtype and returns new arrays; inputs are never modified. The two exceptions are
 ``parameter_update`` and ``take_rows`` (outside the kernel table): the optimizer step, which updates its
 arguments in place, and the batch row gather, which writes into the caller's buffer.
 """
