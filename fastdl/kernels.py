@@ -114,15 +114,21 @@ def dropout(x: FloatArray, keep_prob: float, seed: int, first: int = 0) -> Tuple
     """
     op = "dropout"
     chk.common_float_dtype(op, x=x)
+    threshold = _dropout_threshold(op, keep_prob, seed, first, "x", chk.shape_of(x))
+    (x,) = _contiguous(op, x)
+    return _impl(op)(x, int(seed), threshold, int(first))
+
+
+def _dropout_threshold(op, keep_prob, seed, first, name, shape):
+    """Checks a dropout's keep_prob, seed and first for the array ``name`` of ``shape`` the mask is drawn for;
+    returns the keep threshold round(keep_prob * 2**24) that the backends compare the hashed bits with."""
     chk.require_probability(op, "keep_prob", keep_prob)
     chk.require_seed(op, seed)
     chk.require_seed(op, first, "first")
-    (x,) = _contiguous(op, x)
-    if int(first) + int(np.prod(chk.shape_of(x), dtype=np.int64)) > 2**64:
-        raise ValueError(f"{op}: first + x.size must be at most 2**64, got first={first} and x of shape "
-                         f"{chk.shape_of(x)}")
-    threshold = int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
-    return _impl(op)(x, int(seed), threshold, int(first))
+    if int(first) + int(np.prod(shape, dtype=np.int64)) > 2**64:
+        raise ValueError(f"{op}: first + {name}.size must be at most 2**64, got first={first} and {name} of shape "
+                         f"{tuple(shape)}")
+    return int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
 
 
 def dropout_backward(grad_y: FloatArray, mask: BoolArray) -> FloatArray:
@@ -249,13 +255,8 @@ def conv2d_dropout(x: FloatArray, w: FloatArray, keep_prob: float, seed: int, *,
     out_shape = _conv_output_shape(op, x, w, stride, padding)
     chk.common_float_dtype(op, x=x, w=w)
     chk.require_activation(op, activation)
-    chk.require_probability(op, "keep_prob", keep_prob)
-    chk.require_seed(op, seed)
-    chk.require_seed(op, first, "first")
-    if int(first) + int(np.prod(out_shape, dtype=np.int64)) > 2**64:
-        raise ValueError(f"{op}: first + y.size must be at most 2**64, got first={first} and y of shape {out_shape}")
+    threshold = _dropout_threshold(op, keep_prob, seed, first, "y", out_shape)
     x, w = _contiguous(op, x, w)
-    threshold = int(round(float(keep_prob) * (1 << DROPOUT_BITS)))
     return _impl(op)(x, w, int(stride), padding if isinstance(padding, str) else int(padding), activation,
                      int(seed), threshold, int(first))
 
