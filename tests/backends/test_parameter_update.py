@@ -10,7 +10,8 @@ from fastdl.reference.parameter_update import parameter_update as reference_upda
 
 RULES = ["sgd", "sgd_momentum", "adagrad", "regularized_sgd"]
 HYPER = {"sgd": 0.0, "sgd_momentum": 0.9, "adagrad": 1e-7, "regularized_sgd": 0.01}
-SHAPES = [[(1,)], [(7, 13), (13,)], [(784, 89), (1, 89), (89, 10), (1, 10)], [(40009,), (3, 5, 7, 11), (0, 4)]]
+SHAPES = [[(1,)], [(7, 13), (13,)], [(784, 89), (1, 89), (89, 10), (1, 10)], [(40009,), (3, 5, 7, 11), (0, 4)],
+          [(20011,), (0, 4), (1,), (9973, 3), (0,), (5,)]]  # the threads' equal ranges cross these boundaries
 
 
 def _arrays(rule, shapes, dtype, rng):
@@ -55,16 +56,17 @@ def test_mixed_dtypes_in_one_call(backend_name, rng):
 def test_thread_count_does_not_change_the_step(restore_threads, rng):
     if not fastdl.backend.cpu_available():
         pytest.skip("fastdl._core is not built")
-    results = []
+    shapes = [(100003,), (0, 3), (7,), (70001,)]  # ranges of 1, 2, 3 threads start and end inside them
+    expected = _arrays("adagrad", shapes, np.float32, np.random.default_rng(1))
+    reference_update("adagrad", *expected, 0.01, 1e-7, 2.0)
     for threads in (1, 2, 3):
         fastdl.set_num_threads(threads)
-        params, grads, states = _arrays("adagrad", [(100003,), (70001,)], np.float32, np.random.default_rng(1))
+        params, grads, states = _arrays("adagrad", shapes, np.float32, np.random.default_rng(1))
         with fastdl.use_backend("cpu"):
             kernels.parameter_update("adagrad", params, grads, states, lr=0.01, hyper=1e-7, clip=2.0)
-        results.append(params)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
+        for ours, theirs in zip((params, grads, states), expected):
+            for a, b in zip(ours, theirs):
+                np.testing.assert_array_equal(a, b)
 
 
 def _bad_cases():

@@ -5,6 +5,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -31,18 +32,23 @@ inline std::string shape_str(const std::vector<index_t>& shape) {
 
 inline std::string shape_str(const py::array& a) { return shape_str(shape_of(a)); }
 
-inline bool same_shape(const py::array& a, const py::array& b) { return shape_of(a) == shape_of(b); }
+inline bool same_shape(const py::array& a, const py::array& b) {
+    return a.ndim() == b.ndim() && std::equal(a.shape(), a.shape() + a.ndim(), b.shape());
+}
 
 // ValueError "<op>: <name> must be <ndim>-D, got shape (...)" unless a has ndim dimensions.
 inline void require_ndim(const char* op, const char* name, const py::array& a, index_t ndim) {
-    require(a.ndim() == ndim, std::string(op) + ": " + name + " must be " + std::to_string(ndim) + "-D, got shape " +
-                                  shape_str(a));
+    require(a.ndim() == ndim, [&] {
+        return std::string(op) + ": " + name + " must be " + std::to_string(ndim) + "-D, got shape " + shape_str(a);
+    });
 }
 
 // ValueError "<op>: <name> must have shape (...), got (...)" unless a has exactly the shape `want`.
 inline void require_shape(const char* op, const char* name, const py::array& a, const std::vector<index_t>& want) {
-    require(shape_of(a) == want, std::string(op) + ": " + name + " must have shape " + shape_str(want) + ", got " +
-                                     shape_str(shape_of(a)));
+    const bool same = a.ndim() == index_t(want.size()) && std::equal(want.begin(), want.end(), a.shape());
+    require(same, [&] {
+        return std::string(op) + ": " + name + " must have shape " + shape_str(want) + ", got " + shape_str(a);
+    });
 }
 
 // A new, uninitialised C-contiguous array of T with a's shape.

@@ -20,12 +20,14 @@ namespace {
 // x is (B, C_in, H, W), w is (C_in, C_out, K, K) -> the checked geometry
 ConvShape checked_shape(const char* op, const py::array& x, const py::array& w, index_t stride, index_t pad_before,
                         index_t pad_after) {
-    const std::string name(op);
-    require(x.ndim() == 4, name + ": x must be 4-D (B, C_in, H, W), got shape " + shape_str(x));
-    require(w.ndim() == 4, name + ": w must be 4-D (C_in, C_out, K, K), got shape " + shape_str(w));
-    require(w.shape(0) == x.shape(1), name + ": w must be (C_in, C_out, K, K) with C_in = x.shape[1] = " +
-                                          std::to_string(x.shape(1)) + ", got " + shape_str(w));
-    require(w.shape(2) == w.shape(3), name + ": the kernel must be square (K, K), got w " + shape_str(w));
+    const auto name = [op] { return std::string(op); };
+    require(x.ndim() == 4, [&] { return name() + ": x must be 4-D (B, C_in, H, W), got shape " + shape_str(x); });
+    require(w.ndim() == 4, [&] { return name() + ": w must be 4-D (C_in, C_out, K, K), got shape " + shape_str(w); });
+    require(w.shape(0) == x.shape(1), [&] {
+        return name() + ": w must be (C_in, C_out, K, K) with C_in = x.shape[1] = " + std::to_string(x.shape(1)) +
+               ", got " + shape_str(w);
+    });
+    require(w.shape(2) == w.shape(3), [&] { return name() + ": the kernel must be square (K, K), got w " + shape_str(w); });
     return make_conv_shape(x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(1), w.shape(2), stride,
                            pad_before, pad_after, pad_before, pad_after);
 }

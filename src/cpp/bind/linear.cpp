@@ -22,12 +22,13 @@ carray<T> linear(const carray<T>& x, const carray<T>& w, const std::optional<car
     require_ndim("linear", "x", x, 2);
     require_ndim("linear", "w", w, 2);
     const index_t n = x.shape(0), in = x.shape(1), out = w.shape(1);
-    require(w.shape(0) == in, "linear: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) +
-                                  ", got " + shape_str(w));
+    require(w.shape(0) == in, [&] {
+        return "linear: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) + ", got " + shape_str(w);
+    });
     const T* pb = nullptr;
     if (b.has_value()) {
         require(b->ndim() == 1 && b->shape(0) == out,
-                "linear: b must be (" + std::to_string(out) + ",), got " + shape_str(*b));
+                [&] { return "linear: b must be (" + std::to_string(out) + ",), got " + shape_str(*b); });
         pb = b->data();
     }
     carray<T> y({n, out});
@@ -49,13 +50,12 @@ py::tuple linear_backward(const carray<T>& x, const carray<T>& w, const carray<T
     require_ndim("linear_backward", "y", y, 2);
     require_ndim("linear_backward", "grad_y", grad_y, 2);
     const index_t n = x.shape(0), in = x.shape(1), out = w.shape(1);
-    require(w.shape(0) == in, "linear_backward: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) +
-                                  ", got " + shape_str(w));
-    require(y.shape(0) == n && y.shape(1) == out, "linear_backward: y must be (" + std::to_string(n) + ", " +
-                                                      std::to_string(out) + "), got " + shape_str(y));
-    require(grad_y.shape(0) == n && grad_y.shape(1) == out, "linear_backward: grad_y must be (" + std::to_string(n) +
-                                                                ", " + std::to_string(out) + "), got " +
-                                                                shape_str(grad_y));
+    require(w.shape(0) == in, [&] {
+        return "linear_backward: w must be (in, out) with in = x.shape[1] = " + std::to_string(in) + ", got " +
+               shape_str(w);
+    });
+    require_shape("linear_backward", "y", y, {n, out});
+    require_shape("linear_backward", "grad_y", grad_y, {n, out});
     carray<T> grad_x(need_grad_x ? std::vector<py::ssize_t>{n, in} : std::vector<py::ssize_t>{0});
     carray<T> grad_w({in, out});
     carray<T> grad_b({out});

@@ -20,8 +20,10 @@ carray<T> matmul(const carray<T>& a, const carray<T>& b, bool trans_a, bool tran
     const index_t K = trans_a ? a.shape(0) : a.shape(1);
     const index_t Kb = trans_b ? b.shape(1) : b.shape(0);
     const index_t N = trans_b ? b.shape(0) : b.shape(1);
-    require(K == Kb, "matmul: inner dimensions differ: op(a) is (" + std::to_string(M) + ", " + std::to_string(K) +
-                         "), op(b) is (" + std::to_string(Kb) + ", " + std::to_string(N) + ")");
+    require(K == Kb, [&] {
+        return "matmul: inner dimensions differ: op(a) is (" + std::to_string(M) + ", " + std::to_string(K) +
+               "), op(b) is (" + std::to_string(Kb) + ", " + std::to_string(N) + ")";
+    });
     carray<T> c({M, N});
     const T* pa = a.data();
     const T* pb = b.data();

@@ -27,10 +27,11 @@ UpdateRule parse_rule(const std::string& rule) {
 template <typename T>
 carray<T> checked(const py::list& items, size_t i, const char* name) {
     const py::handle item = items[i];
-    require(py::isinstance<carray<T>>(item), std::string("parameter_update: ") + name + "[" + std::to_string(i) +
-                                                 "] must be a C-contiguous array of the parameters' dtype");
+    const auto named = [&] { return std::string("parameter_update: ") + name + "[" + std::to_string(i) + "]"; };
+    require(py::isinstance<carray<T>>(item),
+            [&] { return named() + " must be a C-contiguous array of the parameters' dtype"; });
     auto array = py::reinterpret_borrow<carray<T>>(item);
-    require(array.writeable(), std::string("parameter_update: ") + name + "[" + std::to_string(i) + "] is read-only");
+    require(array.writeable(), [&] { return named() + " is read-only"; });
     return array;
 }
 
@@ -59,16 +60,22 @@ void parameter_update_py(const std::string& rule, const py::list& params, const 
     require(grads.size() == params.size() && states.size() == (stateful ? params.size() : 0),
             "parameter_update: grads (and states, for momentum and adagrad) must have one array per parameter");
     std::vector<carray<T>> keep;  // holds the references while the GIL is released
+    keep.reserve(3 * params.size());
     std::vector<ParamSlot<T>> slots;
+    slots.reserve(params.size());
     for (size_t i = 0; i < params.size(); ++i) {
         carray<T> p = checked<T>(params, i, "params"), g = checked<T>(grads, i, "grads");
-        require(same_shape(p, g), "parameter_update: grads[" + std::to_string(i) + "] " + shape_str(g) +
-                                      " must have the shape of params[" + std::to_string(i) + "] " + shape_str(p));
+        require(same_shape(p, g), [&] {
+            return "parameter_update: grads[" + std::to_string(i) + "] " + shape_str(g) + " must have the shape of "
+                   "params[" + std::to_string(i) + "] " + shape_str(p);
+        });
         T* state = nullptr;
         if (stateful) {
             carray<T> v = checked<T>(states, i, "states");
-            require(same_shape(p, v), "parameter_update: states[" + std::to_string(i) + "] must have the shape of "
-                                      "params[" + std::to_string(i) + "] " + shape_str(p));
+            require(same_shape(p, v), [&] {
+                return "parameter_update: states[" + std::to_string(i) + "] must have the shape of params[" +
+                       std::to_string(i) + "] " + shape_str(p);
+            });
             state = v.mutable_data();
             keep.push_back(v);
         }

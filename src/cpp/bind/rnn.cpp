@@ -31,11 +31,12 @@ carray<T> output(const std::vector<index_t>& shape) {
 template <typename T>
 RnnShape check_inputs(const char* op, const carray<T>& x, const carray<T>& h0, const carray<T>& w, const carray<T>* b,
                       index_t G) {
-    require(x.ndim() == 3, std::string(op) + ": x must be (B, T, F), got " + shape_str(shape_of(x)));
-    require(h0.ndim() == 2, std::string(op) + ": h0 must be (B, H), got " + shape_str(shape_of(h0)));
+    require(x.ndim() == 3, [&] { return std::string(op) + ": x must be (B, T, F), got " + shape_str(x); });
+    require(h0.ndim() == 2, [&] { return std::string(op) + ": h0 must be (B, H), got " + shape_str(h0); });
     RnnShape s{x.shape(0), x.shape(1), x.shape(2), h0.shape(1)};
-    require(s.T >= 1 && s.H >= 1, std::string(op) + ": T and H must be >= 1, got x " + shape_str(shape_of(x)) +
-                                      ", h0 " + shape_str(shape_of(h0)));
+    require(s.T >= 1 && s.H >= 1, [&] {
+        return std::string(op) + ": T and H must be >= 1, got x " + shape_str(x) + ", h0 " + shape_str(h0);
+    });
     require_shape(op, "h0", h0, {s.B, s.H});
     require_shape(op, "w", w, {s.F + s.H, G * s.H});
     if (b) require_shape(op, "b", *b, {G * s.H});
@@ -45,12 +46,14 @@ RnnShape check_inputs(const char* op, const carray<T>& x, const carray<T>& h0, c
 // saved[key] as a C-contiguous array of dtype T and the given shape (ValueError otherwise).
 template <typename T>
 carray<T> saved_array(const char* op, const py::dict& saved, const char* key, const std::vector<index_t>& shape) {
-    require(saved.contains(key), std::string(op) + ": saved has no '" + key + "' (pass the dict from forward)");
+    require(saved.contains(key),
+            [&] { return std::string(op) + ": saved has no '" + key + "' (pass the dict from forward)"; });
     py::object obj = saved[key];
+    const auto named = [&] { return std::string("saved['") + key + "']"; };
     require(py::isinstance<carray<T>>(obj),
-            std::string(op) + ": saved['" + key + "'] must be a C-contiguous array of the inputs' dtype");
+            [&] { return std::string(op) + ": " + named() + " must be a C-contiguous array of the inputs' dtype"; });
     carray<T> a = py::reinterpret_borrow<carray<T>>(obj);
-    require_shape(op, (std::string("saved['") + key + "']").c_str(), a, shape);
+    require_shape(op, named().c_str(), a, shape);
     return a;
 }
 

@@ -18,7 +18,8 @@ py::tuple run_softmax_cross_entropy(const carray<T>& logits, const T* target, co
                                     bool book_loss, double loss_scale, double grad_scale) {
     const index_t B = logits.shape(0), C = logits.shape(1);
     if (book_loss)
-        require(eps > 0.0 && eps < 0.5, "softmax_cross_entropy: eps must be in (0, 0.5), got " + std::to_string(eps));
+        require(eps > 0.0 && eps < 0.5,
+                [&] { return "softmax_cross_entropy: eps must be in (0, 0.5), got " + std::to_string(eps); });
     carray<T> grad({B, C});
     std::vector<double> row_loss(static_cast<size_t>(B));
     CrossEntropyArgs<T> a;
@@ -41,8 +42,9 @@ py::tuple run_softmax_cross_entropy(const carray<T>& logits, const T* target, co
 
 template <typename T>
 void require_logits(const carray<T>& logits) {
-    require(logits.ndim() == 2,
-            "softmax_cross_entropy: logits must be 2-D (B, C), got " + std::to_string(logits.ndim()) + "-D");
+    require(logits.ndim() == 2, [&] {
+        return "softmax_cross_entropy: logits must be 2-D (B, C), got " + std::to_string(logits.ndim()) + "-D";
+    });
     require(logits.shape(1) >= 1, "softmax_cross_entropy: logits must have at least one class (C >= 1)");
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "core/thread_pool.hpp"
 
@@ -17,6 +18,18 @@ using index_t = std::int64_t;
 // Throws std::invalid_argument (the Python bindings turn it into ValueError) when `ok` is false.
 inline void require(bool ok, const std::string& message) {
     if (!ok) throw std::invalid_argument(message);
+}
+
+// The same for a fixed message (no string is made unless the check fails).
+inline void require(bool ok, const char* message) {
+    if (!ok) throw std::invalid_argument(message);
+}
+
+// The same, with the message built by make_message() only when the check fails: for the checks a binding
+// makes on every call, where building the text each time would cost more than the check.
+template <class MakeMessage, class = decltype(std::string(std::declval<MakeMessage&>()()))>
+inline void require(bool ok, MakeMessage make_message) {
+    if (!ok) throw std::invalid_argument(make_message());
 }
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }

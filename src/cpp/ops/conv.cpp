@@ -293,13 +293,14 @@ void grad_x_correlation(const ConvShape& s, const T* w, const T* grad_y, T* grad
 ConvShape make_conv_shape(index_t B, index_t C_in, index_t H, index_t W, index_t C_out, index_t K, index_t stride,
                           index_t pad_top, index_t pad_bottom, index_t pad_left, index_t pad_right) {
     require(B >= 0 && C_in >= 0 && H >= 0 && W >= 0 && C_out >= 0, "conv2d: negative dimension");
-    require(K >= 1, "conv2d: kernel size K must be >= 1, got " + std::to_string(K));
-    require(stride >= 1, "conv2d: stride must be >= 1, got " + std::to_string(stride));
+    require(K >= 1, [&] { return "conv2d: kernel size K must be >= 1, got " + std::to_string(K); });
+    require(stride >= 1, [&] { return "conv2d: stride must be >= 1, got " + std::to_string(stride); });
     require(pad_top >= 0 && pad_bottom >= 0 && pad_left >= 0 && pad_right >= 0, "conv2d: padding must be >= 0");
-    require(H + pad_top + pad_bottom >= K && W + pad_left + pad_right >= K,
-            "conv2d: the padded image (" + std::to_string(H + pad_top + pad_bottom) + ", " +
-                std::to_string(W + pad_left + pad_right) + ") is smaller than the kernel (" + std::to_string(K) +
-                ", " + std::to_string(K) + ")");
+    require(H + pad_top + pad_bottom >= K && W + pad_left + pad_right >= K, [&] {
+        return "conv2d: the padded image (" + std::to_string(H + pad_top + pad_bottom) + ", " +
+               std::to_string(W + pad_left + pad_right) + ") is smaller than the kernel (" + std::to_string(K) + ", " +
+               std::to_string(K) + ")";
+    });
     ConvShape s;
     s.B = B, s.C_in = C_in, s.H = H, s.W = W, s.C_out = C_out, s.K = K, s.stride = stride;
     s.pad_top = pad_top, s.pad_bottom = pad_bottom, s.pad_left = pad_left, s.pad_right = pad_right;

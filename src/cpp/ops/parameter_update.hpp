@@ -33,7 +33,8 @@ struct UpdateSettings {
 //   sgd_momentum     v = v * momentum; v += lr * grad; param -= v
 //   adagrad          s += eps + grad * grad; param -= (lr / sqrt(s)) * grad
 //   regularized_sgd  param -= lr * grad + alpha * param
-// Threaded over chunks of all slots together; elementwise, so no result depends on the thread count.
+// Threaded over equal ranges of all slots' elements together; elementwise, so no result depends on the
+// thread count.
 template <typename T>
 void parameter_update(const std::vector<ParamSlot<T>>& slots, const UpdateSettings& s);
 

@@ -35,7 +35,7 @@ struct CrossEntropyRow {
     index_t label;   // the label, or -1 with a target row
     index_t n;       // C
     T m, inv, gs;    // row max, 1/s, grad_scale
-    double logs;     // log s
+    double logs;     // log s (standard loss only)
     T lo, hi;        // clip bounds in T (book loss)
     double lo64, hi64;
 };
@@ -55,6 +55,7 @@ inline double book_lane(const CrossEntropyRow<T>& r, index_t k, T p, T yk, doubl
     double pc = clip_scalar(static_cast<double>(p), r.lo64, r.hi64);
     double y = static_cast<double>(yk);
     *excl *= 1.0 - pc;
+    if (y == 1.0) return -std::log(pc);  // a one-hot target: the second term is exactly zero
     return -y * std::log(pc) - (1.0 - y) * std::log(1.0 - pc);
 }
 
@@ -194,7 +195,7 @@ inline double cross_entropy_row(const CrossEntropyArgs<T>& a, index_t row) {
     r.m = row_max<Ops>(r.x, r.n);
     double s = exp_sum<Ops>(r.x, r.m, r.g, r.n);  // s >= 1: the max element gives exp(0)
     r.inv = static_cast<T>(1.0 / s);
-    r.logs = std::log(s);
+    r.logs = a.book ? 0.0 : std::log(s);  // only the standard loss reads it
     r.gs = a.grad_scale;
     r.lo = a.lo;
     r.hi = a.hi;
