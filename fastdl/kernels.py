@@ -67,6 +67,20 @@ def _impl(kernel, backend_name=None):
     return getattr(_backend.module(backend_name), kernel)
 
 
+def _plain(*arrays):
+    """True when every array is a C-contiguous host NumPy array of one dtype, float32 or float64: the common
+    case, in which a kernel's checks come down to its shape rules and ``_contiguous`` has nothing to do. The
+    kernels answer it first and leave everything else to their full checks."""
+    first = arrays[0]
+    if type(first) is not np.ndarray or first.dtype not in chk.FLOAT_DTYPES:
+        return False
+    dtype = first.dtype
+    for a in arrays:
+        if type(a) is not np.ndarray or a.dtype != dtype or not a.flags.c_contiguous:
+            return False
+    return True
+
+
 # ----------------------------------------------------------------------------------------------
 # activations
 # ----------------------------------------------------------------------------------------------
@@ -169,6 +183,12 @@ def _check_dense(op, x, w):
     return chk.shape_of(x)[0], chk.shape_of(w)[1]
 
 
+def _dense_shapes_fit(x, w, activation):
+    """The common case of a dense kernel's rules: x (N, in) and w (in, out), and a known activation name."""
+    return (x.ndim == 2 and w.ndim == 2 and x.shape[1] == w.shape[0] and type(activation) is str
+            and activation in chk.ACTIVATIONS)
+
+
 def _flat_bias(op, b, n_out):
     """A bias of shape (out,) or the book's (1, out), as a 1-D (out,) array (a view when possible)."""
     shape = chk.shape_of(b)
@@ -180,6 +200,10 @@ def _flat_bias(op, b, n_out):
 def linear(x: FloatArray, w: FloatArray, b: Optional[FloatArray] = None, activation: str = "linear") -> FloatArray:
     """Dense forward ``act(x @ w + b)``. x is (N, in), w is (in, out), b is (out,), (1, out) or None."""
     op = "linear"
+    if (_plain(x, w) if b is None else _plain(x, w, b)) and _dense_shapes_fit(x, w, activation):
+        n_out = w.shape[1]
+        if b is None or b.shape == (n_out,) or b.shape == (1, n_out):
+            return _impl(op)(x, w, None if b is None or b.ndim == 1 else b.reshape(n_out), activation)
     _, n_out = _check_dense(op, x, w)
     arrays = {"x": x, "w": w} if b is None else {"x": x, "w": w, "b": b}
     chk.common_float_dtype(op, **arrays)
@@ -195,6 +219,9 @@ def linear_backward(x: FloatArray, w: FloatArray, y: FloatArray, grad_y: FloatAr
     """Dense backward: returns ``(grad_x (N, in), grad_w (in, out), grad_b (out,))`` from the saved y.
     With ``need_grad_x=False`` (the first layer of a network) grad_x is not computed and is None."""
     op = "linear_backward"
+    if _plain(x, w, y, grad_y) and _dense_shapes_fit(x, w, activation) and type(need_grad_x) is bool:
+        if y.shape == (x.shape[0], w.shape[1]) and grad_y.shape == y.shape:
+            return _impl(op)(x, w, y, grad_y, activation, need_grad_x)
     n, n_out = _check_dense(op, x, w)
     chk.common_float_dtype(op, x=x, w=w, y=y, grad_y=grad_y)
     chk.require_shape(op, "y", y, (n, n_out), "the output of linear(x, w)")
@@ -332,7 +359,8 @@ def softmax_cross_entropy(logits: FloatArray, target: npt.ArrayLike, *, eps: flo
     if not isinstance(eps, numbers.Real) or isinstance(eps, bool) or not 0.0 < float(eps) < 0.5:
         raise ValueError(f"{op}: eps must be a float in (0, 0.5), got {eps!r}")
     _check_reduction(op, reduction)
-    logits, target = _check_target(op, logits, target)
+    if not (_plain(logits, target) and logits.ndim == 2 and target.shape == logits.shape and logits.shape[1] >= 1):
+        logits, target = _check_target(op, logits, target)  # a one-hot target like logits is the common case
     return _impl(op)(logits, target, float(eps), reduction)
 
 

@@ -222,7 +222,8 @@ class Dense(Layer):
         if not self._param_arrays:
             return
         n_in = self._param_arrays[0].shape[0]
-        if np.ndim(input_) != 2 or np.shape(input_)[1] != n_in:
+        shape = input_.shape if type(input_) is np.ndarray else np.shape(input_)
+        if len(shape) != 2 or shape[1] != n_in:
             raise self._width_error(input_, f"(batch, {n_in})",
                                     f"a Dense layer keeps the feature width ({n_in}) of the first batch it saw")
 
@@ -309,7 +310,8 @@ class Conv2D(Layer):
         if not self._param_arrays:
             return
         c_in = self._param_arrays[0].shape[0]
-        if np.ndim(input_) != 4 or np.shape(input_)[1] != c_in:
+        shape = input_.shape if type(input_) is np.ndarray else np.shape(input_)
+        if len(shape) != 4 or shape[1] != c_in:
             raise self._width_error(input_, f"(batch, {c_in}, H, W)",
                                     f"a Conv2D layer keeps the channel count ({c_in}) of the first batch it saw")
 
