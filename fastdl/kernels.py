@@ -203,7 +203,7 @@ def linear(x: FloatArray, w: FloatArray, b: Optional[FloatArray] = None, activat
     if (_plain(x, w) if b is None else _plain(x, w, b)) and _dense_shapes_fit(x, w, activation):
         n_out = w.shape[1]
         if b is None or b.shape == (n_out,) or b.shape == (1, n_out):
-            return _impl(op)(x, w, None if b is None or b.ndim == 1 else b.reshape(n_out), activation)
+            return _impl(op)(x, w, b if b is None or b.ndim == 1 else b.reshape(n_out), activation)
     _, n_out = _check_dense(op, x, w)
     arrays = {"x": x, "w": w} if b is None else {"x": x, "w": w, "b": b}
     chk.common_float_dtype(op, **arrays)

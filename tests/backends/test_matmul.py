@@ -42,3 +42,21 @@ def test_noncontiguous_and_fortran_inputs(backend_name, rng):
     a = random(rng, (20, 30), np.float64)[:, ::2]          # strided view
     b = np.asfortranarray(random(rng, (15, 9), np.float64))  # Fortran order
     check_op("matmul", (a, b), backend_name)
+
+
+@pytest.mark.parametrize("bias_shape", ["flat", "book", None])
+@pytest.mark.parametrize("backend", ["numpy", "cpu", "cuda"])
+def test_linear_equals_the_formula_written_out(backend, bias_shape, rng):
+    """kernels.linear against relu(x @ w + b) in plain NumPy, not through any fastdl wrapper (which the
+    reference comparisons above share)."""
+    import fastdl
+    from fastdl import kernels
+
+    if backend != "numpy" and not (fastdl.backend.cpu_available() if backend == "cpu" else
+                                   fastdl.backend.cuda_real_gpu()):
+        pytest.skip(f"the {backend} backend is not available here")
+    x, w = random(rng, (7, 13), np.float64), random(rng, (13, 5), np.float64)
+    b = {"flat": random(rng, (5,), np.float64), "book": random(rng, (1, 5), np.float64), None: None}[bias_shape]
+    expected = np.maximum(x @ w + (0.0 if b is None else b.reshape(5)), 0.0)
+    with fastdl.use_backend(backend):
+        np.testing.assert_allclose(to_host(kernels.linear(x, w, b, "relu")), expected, rtol=1e-12, atol=1e-12)

@@ -4,31 +4,13 @@
 
 #include "ops/linear.hpp"
 
-#include <vector>
-
+#include "core/block_cache.hpp"
 #include "gemm/gemm.hpp"
+#include "ops/activations.hpp"
 
 namespace fastdl {
 
 namespace {
-
-// dz = act'(y) * grad_y; y, grad_y, dz are (n, out)
-template <Activation A, typename T>
-void activation_grad_as(const T* y, const T* grad_y, T* dz, index_t count) {
-    parallel_chunks(count, index_t(1) << 15, [&](index_t lo, index_t hi) {
-        for (index_t i = lo; i < hi; ++i) dz[i] = activate_backward<A>(y[i], grad_y[i]);
-    });
-}
-
-template <typename T>
-void activation_grad(const T* y, const T* grad_y, T* dz, index_t count, Activation act) {
-    switch (act) {
-        case Activation::sigmoid: activation_grad_as<Activation::sigmoid>(y, grad_y, dz, count); break;
-        case Activation::tanh: activation_grad_as<Activation::tanh>(y, grad_y, dz, count); break;
-        case Activation::relu: activation_grad_as<Activation::relu>(y, grad_y, dz, count); break;
-        case Activation::linear: activation_grad_as<Activation::linear>(y, grad_y, dz, count); break;
-    }
-}
 
 // grad_b (out,) = sum over rows of dz (n, out). Threads own column chunks; each column is summed in row
 // order, so the result does not depend on the thread count.
@@ -60,12 +42,12 @@ template <typename T>
 void linear_backward(const T* x, const T* w, const T* y, const T* grad_y, T* grad_x, T* grad_w, T* grad_b,
                      index_t n, index_t in, index_t out, Activation act) {
     // x is (n, in), w is (in, out), y and grad_y are (n, out)
-    std::vector<T> dz_buffer;
+    PooledArray<T> dz_buffer;
     const T* dz = grad_y;  // linear: dz is grad_y itself
     if (act != Activation::linear) {
-        dz_buffer.resize(static_cast<size_t>(n * out));
-        activation_grad(y, grad_y, dz_buffer.data(), n * out, act);
-        dz = dz_buffer.data();
+        dz_buffer = pooled<T>(n * out);
+        activation_backward_kernel<T>(act, y, grad_y, nullptr, dz_buffer.get(), n * out);  // the SIMD pass
+        dz = dz_buffer.get();
     }
     // grad_x (n, in) = dz (n, out) @ w^T, w is (in, out): an NT GEMM with K = out
     if (grad_x) gemm<T>(n, in, out, dz, out, false, w, out, true, grad_x, in);
