@@ -281,9 +281,14 @@ class _ShuffledBatches:
 
 def _gather(table: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = table[rows[i]]``: the backend's row gather for plain NumPy arrays (on the cpu backend, threaded
-    C++), NumPy's for anything else the book's loop accepts (memory-mapped files, object arrays)."""
+    C++), NumPy's for anything else the book's loop accepts (memory-mapped files, object arrays). ``rows`` is a
+    slice of the epoch's order (a permutation of the training rows) and ``out`` a slice of a batch buffer, so a
+    C-contiguous table needs none of take_rows' checks."""
     if type(table) is np.ndarray and not table.dtype.hasobject:
-        kernels.take_rows(table, rows, out)
+        if table.flags.c_contiguous and rows.dtype == np.int64 and rows.flags.c_contiguous:
+            kernels._take_rows_known_good(table, rows, out)
+        else:
+            kernels.take_rows(table, rows, out)
     else:
         np.take(table, rows, axis=0, out=out)
 

@@ -67,8 +67,16 @@ def cross_entropy(logits, target, reduction):
     return _core.softmax_cross_entropy(logits, target, 1e-9, False, scale, scale)
 
 
+_UPDATE_BY_DTYPE = {np.dtype(np.float32): _core.parameter_update_float32,
+                    np.dtype(np.float64): _core.parameter_update_float64}
+
+
 def parameter_update(rule, params, grads, states, lr, hyper, clip):
     # params[i], grads[i], states[i] are arrays of one shape, updated in place; one C++ call per dtype
+    dtypes = {p.dtype for p in params}
+    if len(dtypes) == 1:  # the common case: one call with the lists as they are
+        _UPDATE_BY_DTYPE[dtypes.pop()](rule, params, grads, states, float(lr), float(hyper), float(clip))
+        return
     for dtype, update in ((np.float32, _core.parameter_update_float32), (np.float64, _core.parameter_update_float64)):
         picked = [i for i, p in enumerate(params) if p.dtype == dtype]
         if picked:
