@@ -113,6 +113,41 @@ def test_threads_give_identical_bits(kernel, rng, restore_threads, dtype, m, k, 
         np.testing.assert_array_equal(one, two)
 
 
+# A small c over a long K (M <= 64, N <= 128, K >= 512: a Dense layer's forward) is summed as two halves of K,
+# split at a multiple of 16 near K / 2, whatever the thread count. Shapes on both sides of each bound, with
+# tails; the halves are added before the bias and the activation.
+SPLIT_K_SHAPES = [(60, 784, 89), (1, 512, 1), (64, 515, 128), (61, 1031, 97), (7, 4099, 33), (3, 520, 17),
+                  (65, 784, 89), (60, 511, 89), (60, 784, 129)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("m,k,n", SPLIT_K_SHAPES)
+def test_split_k_products(kernel, rng, dtype, m, k, n):
+    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
+        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
+        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+    x = rng.standard_normal((m, k)).astype(dtype)
+    w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    z = x.astype(np.float64) @ w.astype(np.float64) + bias.astype(np.float64)
+    for activation in ACTIVATIONS:
+        _close(_core.linear(x, w, bias, activation), _act(z, activation), dtype, k)
+
+
+@pytest.mark.parametrize("m,k,n", SPLIT_K_SHAPES[:5])
+def test_split_k_threads_give_identical_bits(kernel, rng, restore_threads, m, k, n):
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    w = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        _core.set_num_threads(threads)
+        results.append((_core.matmul(x, w, False, False), _core.linear(x, w, bias, "tanh")))
+    for other in results[1:]:
+        for u, v in zip(results[0], other):
+            np.testing.assert_array_equal(u, v)
+
+
 # ----------------------------------------------------------------------------------------------
 # linear / linear_backward
 # ----------------------------------------------------------------------------------------------

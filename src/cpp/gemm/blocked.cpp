@@ -6,11 +6,13 @@
 // Small problems skip packing (the microkernel reads A, and B when it is not transposed, in place); a
 // plain B is also read in place when M is small. The next B block is prefetched during each block.
 // Threads claim contiguous ranges of whole register tiles of c (split along N or M), with private
-// pack buffers; K is never split, so every c element sees the same FMA chain whatever the thread count.
+// pack buffers. K is split only by a rule on the shapes (a few rows and columns of c over a long K: two
+// halves, whatever the thread count), so every c element sees the same FMA chains whatever the thread count.
 
 #include "gemm/blocked.hpp"
 
 #include "gemm/epilogue.hpp"
+#include "core/block_cache.hpp"
 #include "core/scratch_buffer.hpp"
 
 namespace fastdl {
@@ -162,12 +164,52 @@ PackPlan choose_packing(index_t M, index_t N, index_t K, bool trans_b, index_t n
 
 }  // namespace
 
+// A product with a small c (M <= 64 rows, N <= 128 columns) over a long K, such as a Dense layer's forward
+// on a batch, is computed as two halves of K instead: split along M, every thread would read all of B, which
+// in a training step the other core has just updated (the optimizer step splits the weights by rows, which
+// are K here, as the weight gradient's GEMM does); split along K, each thread reads only its half of B and
+// of A's columns, both in its own cache. The split point is a multiple of 16 near K / 2.
+inline bool splits_k(index_t M, index_t N, index_t K) {
+    return M <= 64 && N <= 128 && K >= 512;
+}
+
+// c = act(A[:, :k0] B[:k0] + A[:, k0:] B[k0:] + bias): the first half written into c, the second into a
+// scratch (M, N) block, one half per thread; then the halves are added and the epilogue applied, by rows.
+template <typename T>
+void gemm_split_k(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan& plan, index_t M, index_t N,
+                  const GemmEpilogue<T>& epilogue) {
+    const index_t K = op.K, k0 = K / 32 * 16;
+    PooledArray<T> second = pooled<T>(M * N);
+    Operands<T> lo = op, hi = op;
+    lo.K = k0;
+    hi.a += k0 * op.cs_a;
+    hi.b += k0 * op.rs_b;
+    hi.c = second.get();
+    hi.ldc = N;
+    hi.K = K - k0;
+    const GemmEpilogue<T> none{nullptr, Activation::linear};
+    const int nt = static_cast<int>(std::min<index_t>(threads_for(M * N * K, index_t(1) << 17), 2));
+    parallel_for(2, nt, [&](index_t half) { gemm_range(uk, half == 0 ? lo : hi, plan, 0, M, 0, N, none); });
+    const T* rest = second.get();
+    parallel_ranges(M, 1, nt, 1, [&](index_t i0, index_t i1) {
+        for (index_t i = i0; i < i1; ++i) {
+            T* row = op.c + i * op.ldc;
+            for (index_t j = 0; j < N; ++j) row[j] += rest[i * N + j];
+            apply_epilogue(row, op.ldc, 1, N, epilogue.bias, epilogue.act);
+        }
+    });
+}
+
 template <typename T>
 void gemm_blocked(const MicroKernel<T>& uk, index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a,
                   const T* b, index_t ldb, bool trans_b, T* c, index_t ldc, const GemmEpilogue<T>& epilogue) {
     // a is (M, K) [(K, M) if trans_a], b is (K, N) [(N, K) if trans_b], c is (M, N)
     const Operands<T> op{a, trans_a ? 1 : lda, trans_a ? lda : 1, b, trans_b ? 1 : ldb, trans_b ? ldb : 1, c, ldc, K};
     const PackPlan plan = choose_packing<T>(M, N, K, trans_b, uk.nr);
+    if (splits_k(M, N, K)) {
+        gemm_split_k(uk, op, plan, M, N, epilogue);
+        return;
+    }
 
     // Work split: whole register tiles along the dimension with more of them.
     const index_t tiles_m = ceil_div(M, uk.mr), tiles_n = ceil_div(N, uk.nr);
