@@ -91,9 +91,13 @@ def test_matmul_empty(kernel, m, k, n):
 # that when a is not transposed, else padded row vectors); (61, 700, 20) is just wider. Partial blocks of
 # 8 rows, K tails, every transpose flag; with AVX-512 and rows of a contiguous, the wider ones (from a quarter of
 # 64 bytes) go to blocks of 4 x 4 dot products, with row and column leftovers (97 x 801 x 5, 70 x 4099 x 8).
+# From 2^12 rows x depth when at most 40 bytes wide (60 x 89 x 10; 46 x 89 and N 11 stay blocked, and so do
+# depths under 16: 4096 x 8 x 10).
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n", [(60, 1000, 10), (3000, 60, 10), (500, 300, 1), (97, 801, 5), (2, 5000, 3),
-                                   (130, 517, 16), (33, 1031, 2), (70, 4099, 8), (61, 700, 20), (60, 12544, 10)])
+                                   (130, 517, 16), (33, 1031, 2), (70, 4099, 8), (61, 700, 20), (60, 12544, 10),
+                                   (60, 89, 10), (89, 60, 10), (46, 89, 5), (60, 89, 11), (4096, 8, 10),
+                                   (2048, 16, 10), (60, 89, 6)])
 def test_matmul_narrow_results(kernel, rng, dtype, m, k, n):
     for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
         a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
