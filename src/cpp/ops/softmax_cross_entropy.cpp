@@ -48,7 +48,10 @@ template <typename T>
 double softmax_cross_entropy_kernel(const CrossEntropyArgs<T>& a) {
     // logits, target, grad are (B, C); labels, row_loss are (B,)
     const RowsFn<T> rows = rows_for<T>(active_vec_isa());
-    const int nt = threads_for(a.B * a.C, index_t(1) << 15);
+    // a row costs about as much as kRowCost elements more than its C (max, sum, logs): short rows of a
+    // large batch are worth a second thread too
+    constexpr index_t kRowCost = 128;
+    const int nt = threads_for(a.B * (a.C + kRowCost), index_t(1) << 12);
     const index_t B = a.B;
     parallel_ranges(B, 1, nt, kTasksPerThread, [&](index_t r0, index_t r1) { rows(a, r0, r1); });
     double total = 0.0;
