@@ -111,7 +111,9 @@ def _default():
 def get_backend():
     """The name of the backend now serving ``fastdl.kernels``: 'numpy', 'cpu' or 'cuda'."""
     override = _override.get()
-    return override if override is not None else _default()
+    if override is not None:
+        return override
+    return _process_default if _process_default is not None else _default()
 
 
 def set_backend(name):

@@ -496,6 +496,8 @@ def _update_problem(rule, params, grads, states):
     if len(grads) != len(params) or len(states) != want_states:
         return ValueError, (f"{op}: got {len(params)} params, {len(grads)} grads and {len(states)} states; rule "
                             f"{rule!r} needs one grad per param and {want_states} states")
+    if _plain_update(params, grads, states):
+        return None
     for i, param in enumerate(params):
         group = (("params", param), ("grads", grads[i])) + ((("states", states[i]),) if want_states else ())
         for name, a in group:
@@ -511,6 +513,23 @@ def _update_problem(rule, params, grads, states):
             if not (flags.c_contiguous and flags.writeable):
                 return ValueError, f"{op}: {name}[{i}] must be C-contiguous and writeable (it is updated in place)"
     return None
+
+
+def _plain_update(params, grads, states):
+    """The common case, answered in one pass: every array a C-contiguous, writeable host NumPy array of one dtype,
+    float32 or float64, and every grad and state of its parameter's shape (the counts are checked already)."""
+    if not params or type(params[0]) is not np.ndarray or params[0].dtype not in _FLOAT_DTYPES:
+        return False
+    dtype = params[0].dtype
+    for group in (params, grads, states):
+        for a in group:
+            if type(a) is not np.ndarray or a.dtype != dtype:
+                return False
+            flags = a.flags
+            if not (flags.c_contiguous and flags.writeable):
+                return False
+    return (all(g.shape == p.shape for p, g in zip(params, grads))
+            and all(s.shape == p.shape for p, s in zip(params, states)))
 
 
 def _overlap_problem(params, grads, states):
