@@ -133,3 +133,28 @@ def test_direct_core_call_checks_its_arrays():
         _core.parameter_update_float32("sgd", [a], [np.zeros(4)], [], 0.1, 0.0, 0.0)
     with pytest.raises(ValueError, match="rule"):
         _core.parameter_update_float32("adam", [a], [a.copy()], [], 0.1, 0.0, 0.0)
+
+
+def test_every_simd_path_equals_the_numpy_rule_bit_for_bit(rng):
+    """The cpu step's loops are built for each SIMD path (baseline, AVX2, AVX-512); each one is the NumPy rule."""
+    if not fastdl.backend.cpu_available():
+        pytest.skip("fastdl._core is not built")
+    import fastdl._core as core
+    from helpers import vec_isas
+
+    shapes = [(1031,), (7, 13), (0, 3), (40009,)]
+    for isa in vec_isas(core):
+        for rule in RULES:
+            for dtype in (np.float32, np.float64):
+                ours = _arrays(rule, shapes, dtype, rng)
+                theirs = _copies(ours)
+                core.force_vec_isa(isa)
+                try:
+                    with fastdl.use_backend("cpu"):
+                        kernels.parameter_update(rule, *ours, lr=0.05, hyper=HYPER[rule], clip=2.0)
+                finally:
+                    core.force_vec_isa("auto")
+                reference_update(rule, *theirs, 0.05, HYPER[rule], 2.0)
+                for group_ours, group_theirs in zip(ours, theirs):
+                    for a, b in zip(group_ours, group_theirs):
+                        np.testing.assert_array_equal(a, b, err_msg=f"{rule} {dtype.__name__} on {isa}")

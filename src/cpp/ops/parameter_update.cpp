@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/vec_math.hpp"
+
 namespace fastdl {
 namespace {
 
@@ -17,9 +19,9 @@ inline T clipped(T g, T c) {  // NaN stays NaN, as np.clip keeps it
     return g < -c ? -c : (g > c ? c : g);
 }
 
-// p, g, v are (n,): one piece of one parameter.
+// p, g, v are (n,): one piece of one parameter. Plain loops: each build below vectorises them for its ISA.
 template <typename T>
-void update_chunk(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
+inline void update_span(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
     const T lr = T(s.lr), hyper = T(s.hyper), clip = T(s.clip);
     if (s.clip > 0)
         for (index_t i = 0; i < n; ++i) g[i] = clipped(g[i], clip);
@@ -47,6 +49,38 @@ void update_chunk(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
     }
 }
 
+template <typename T>
+[[gnu::flatten]] void update_baseline(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
+    update_span(s, p, g, v, n);
+}
+
+#if defined(__x86_64__)
+// The same loops with 256- and 512-bit vectors (4x to 16x the elements of the baseline's 128-bit ones per
+// instruction: the step is bound by loads and stores from L2). No FMA: this file is built without contraction.
+template <typename T>
+[[gnu::target("avx2"), gnu::flatten]] void update_avx2(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
+    update_span(s, p, g, v, n);
+}
+
+template <typename T>
+[[gnu::target("avx512f"), gnu::flatten]] void update_avx512(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
+    update_span(s, p, g, v, n);
+}
+#endif
+
+template <typename T>
+using UpdateFn = void (*)(const UpdateSettings&, T*, T*, T*, index_t);
+
+template <typename T>
+UpdateFn<T> update_for(VecIsa isa) {
+#if defined(__x86_64__)
+    if (isa == VecIsa::avx512) return &update_avx512<T>;
+    if (isa == VecIsa::avx2) return &update_avx2<T>;
+#endif
+    (void)isa;
+    return &update_baseline<T>;
+}
+
 }  // namespace
 
 template <typename T>
@@ -57,6 +91,7 @@ void parameter_update(const std::vector<ParamSlot<T>>& slots, const UpdateSettin
     std::vector<index_t> start(slots.size() + 1, 0);
     for (size_t j = 0; j < slots.size(); ++j) start[j + 1] = start[j] + slots[j].n;
     const index_t total = start.back();
+    const UpdateFn<T> update_chunk = update_for<T>(active_vec_isa());
     parallel_ranges(total, 64, threads_for(total, kMinPerThread), kTasksPerThread, [&](index_t lo, index_t hi) {
         size_t j = static_cast<size_t>(std::upper_bound(start.begin(), start.end(), lo) - start.begin()) - 1;
         for (; lo < hi; ++j) {  // [lo, hi) within slot j, then on into the next slots
