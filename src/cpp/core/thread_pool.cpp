@@ -241,11 +241,6 @@ private:
         return std::min(workers_, count);
     }
 
-    // After a job a worker spins (up to g_spin_us) for the next one while no other thread wants a core: as
-    // soon as one does (another library's threads, such as OpenBLAS's, runnable beside it, or the OS taking
-    // its core), it sleeps, and it sleeps at once for the next kScarce waits, so that it leaves the cores to
-    // that library between fastdl calls; then it tries spinning again. Single-threaded work between calls
-    // (NumPy element-wise code, Python) wants no second core, and the next call finds the worker awake.
     // After a job a worker spins for the next one (up to g_spin_us) while nothing else in the process wants
     // a core: it goes to sleep at once when another thread of the process is running or waiting for a core
     // (another library's pool, such as OpenBLAS's, or a Python thread: OtherThreads), or when the OS took
