@@ -8,7 +8,8 @@ A layer maps ``(B, T, in)`` to ``(B, T, out)``: a recurrence over T followed by 
 * ``_init_params(input_)`` runs lazily on the first ``forward`` (``first``), taking ``in`` from
   ``input_.shape[2]``; the weights are ``N(0, weight_scale)`` drawn from
   ``np.random.default_rng(self.seed)`` (``seed`` may be set from outside; no global RNG is touched);
-* ``backward`` ADDS into the ``'deriv'`` arrays, and ``_clear_gradients()`` zeroes them;
+* ``backward`` ADDS into the ``'deriv'`` arrays, and ``_clear_gradients()`` zeroes them (``single_step``
+  does both in one pass: it writes each gradient into its deriv);
 * ``start_H`` (and ``start_C``) carry the final state to the next batch as its batch mean
   ``(1, h)``; no gradient flows through it (truncated BPTT, the backward starts from zero).
 
@@ -113,17 +114,17 @@ class _SequenceLayer:
             b[cols] = self.params[b_key]["value"].reshape(-1)
         return w, b
 
-    def _unpack_grads(self, grad_w: np.ndarray, grad_b: np.ndarray) -> None:
-        """Add the kernel's stacked gradients into the dict derivs."""
+    def _unpack_grads(self, grad_w: np.ndarray, grad_b: np.ndarray, add: bool) -> None:
+        """Add the kernel's stacked gradients into the dict derivs (``add`` false: write them there)."""
         h, n_in = self.hidden_size, self.vocab_size
         for g, (weights, b_key) in enumerate(zip(self.GATE_WEIGHTS, self.GATE_BIASES)):
             cols = slice(g * h, (g + 1) * h)
             if isinstance(weights, str):
-                _add(self.params[weights], grad_w[:, cols])
+                _store(self.params[weights], grad_w[:, cols], add)
             else:
-                _add(self.params[weights[0]], grad_w[:n_in, cols])
-                _add(self.params[weights[1]], grad_w[n_in:, cols])
-            _add(self.params[b_key], grad_b[cols])
+                _store(self.params[weights[0]], grad_w[:n_in, cols], add)
+                _store(self.params[weights[1]], grad_w[n_in:, cols], add)
+            _store(self.params[b_key], grad_b[cols], add)
 
     # -- forward / backward ----------------------------------------------------------------------
     def forward(self, x_seq_in: np.ndarray) -> np.ndarray:
@@ -153,14 +154,22 @@ class _SequenceLayer:
 
     def backward(self, x_seq_out_grad: np.ndarray) -> np.ndarray:
         """x_seq_out_grad (B, T, out) -> input gradient (B, T, in); adds into every ``'deriv'``."""
+        return self._backward(x_seq_out_grad, add=True)
+
+    def _backward_into_cleared(self, x_seq_out_grad: np.ndarray) -> np.ndarray:
+        """``_clear_gradients()`` then ``backward``, in one pass over the derivs: each gradient is written
+        into its ``'deriv'`` instead of added to zeros (``RNNModel.single_step``)."""
+        return self._backward(x_seq_out_grad, add=False)
+
+    def _backward(self, x_seq_out_grad, add):
         assert_same_shape(self.output, x_seq_out_grad)
         grad = as_float(x_seq_out_grad, self.dtype).reshape(self._out_flat.shape)
         w_v = as_float(self.params["W_v"]["value"], self.dtype)
         dh, dW_v, dB_v = kernels.linear_backward(self._h_flat, w_v, self._out_flat, grad)
-        _add(self.params["W_v"], dW_v)
-        _add(self.params["B_v"], dB_v)
+        _store(self.params["W_v"], dW_v, add)
+        _store(self.params["B_v"], dB_v, add)
         grad_x, grad_w, grad_b = self._run_backward(dh.reshape(self.output.shape[:2] + (self.hidden_size,)))
-        self._unpack_grads(grad_w, grad_b)
+        self._unpack_grads(grad_w, grad_b, add)
         return grad_x
 
     def _run(self, x, starts: List[np.ndarray], w, b):
@@ -181,10 +190,17 @@ def _sum_of(spec: str, sizes: Dict[str, int]) -> int:
     return sum(sizes[part] for part in spec.split("+"))
 
 
-def _add(entry: Dict[str, np.ndarray], grad: np.ndarray) -> None:
-    """``entry['deriv'] += grad`` in place (a ``(n,)`` gradient fills a ``(1, n)`` bias)."""
-    deriv = entry["deriv"]
-    deriv += np.reshape(grad, deriv.shape)
+def _store(entry: Dict[str, np.ndarray], grad: np.ndarray, add: bool) -> None:
+    """``entry['deriv'] += grad`` in place (a ``(n,)`` gradient fills a ``(1, n)`` bias); with ``add`` false
+    ``entry['deriv'] = grad`` instead, in place when the deriv is an array of its value's shape and dtype (as
+    ``_clear_gradients`` leaves it), else as a new array."""
+    deriv, value = entry["deriv"], entry["value"]
+    if add:
+        deriv += np.reshape(grad, deriv.shape)
+    elif isinstance(deriv, np.ndarray) and deriv.shape == value.shape and deriv.dtype == value.dtype:
+        np.copyto(deriv, np.reshape(grad, deriv.shape))
+    else:
+        entry["deriv"] = np.array(np.reshape(grad, np.shape(value)), dtype=value.dtype)
 
 
 class RNNLayer(_SequenceLayer):

@@ -4,7 +4,16 @@ from typing import List, Optional
 
 import numpy as np
 
+from fastdl.rnn.layers import _SequenceLayer
 from fastdl.rnn.losses import SoftmaxCrossEntropy
+
+
+def _clears_in_backward(layer) -> bool:
+    """Whether ``layer`` is one of fastdl's sequence layers with the book's backward and gradient clearing
+    (not a subclass's own), so that ``_backward_into_cleared`` does both in one pass."""
+    cls = type(layer)
+    return (isinstance(layer, _SequenceLayer) and cls.backward is _SequenceLayer.backward
+            and cls._clear_gradients is _SequenceLayer._clear_gradients)
 
 
 class RNNModel:
@@ -48,9 +57,12 @@ class RNNModel:
         x_batch_out = self.forward(x_batch)
         loss = self.loss.forward(x_batch_out, y_batch)
         loss_grad = self.loss.backward()
-        for layer in self.layers:
-            layer._clear_gradients()
-        self.backward(loss_grad)
+        clears_in_backward = [_clears_in_backward(layer) for layer in self.layers]
+        for layer, skip in zip(self.layers, clears_in_backward):
+            if not skip:
+                layer._clear_gradients()
+        for layer, fused in zip(reversed(self.layers), reversed(clears_in_backward)):
+            loss_grad = layer._backward_into_cleared(loss_grad) if fused else layer.backward(loss_grad)
         return loss
 
     def reset_state(self) -> None:

@@ -141,6 +141,41 @@ def test_derivs_accumulate_and_clear(cls):
     assert all(not e["deriv"].any() for e in layer.params.values())
 
 
+@pytest.mark.parametrize("cls", LAYERS)
+def test_single_step_writes_the_derivs_that_clear_then_backward_adds(cls):
+    """single_step writes each gradient into its deriv in one pass; the derivs (stale ones from an earlier
+    backward included, and one replaced by a wrongly shaped array) equal the book's clear-then-add, and a
+    subclass with its own backward still gets a clear first."""
+    class OwnBackward(cls):
+        def backward(self, x_seq_out_grad):
+            return super().backward(x_seq_out_grad)
+
+    derivs = []
+    for layer_cls in (cls, OwnBackward):
+        for fused in (True, False):
+            layers = [layer_cls(H, OUT, weight_scale=0.5, dtype=np.float64), cls(H, F, weight_scale=0.5,
+                                                                               dtype=np.float64)]
+            model = RNNModel(layers, sequence_length=T, vocab_size=F, seed=3)
+            x = np.eye(F)[np.random.default_rng(4).integers(0, F, size=(B, T))]
+            model.single_step(x, x)  # stale derivs to be replaced
+            layers[0].params["B_v"]["deriv"] = np.zeros(3)
+            if fused:
+                model.single_step(x, x)
+            else:
+                model.loss.forward(model.forward(x), x)
+                grad = model.loss.backward()
+                for layer in layers:
+                    layer._clear_gradients()
+                model.backward(grad)
+            derivs.append([{k: e["deriv"].copy() for k, e in layer.params.items()} for layer in layers])
+    for other in derivs[1:]:
+        for ours, theirs in zip(derivs[0], other):
+            assert ours.keys() == theirs.keys()
+            for key in ours:
+                assert ours[key].shape == theirs[key].shape
+                np.testing.assert_array_equal(ours[key], theirs[key], err_msg=key)
+
+
 # ----------------------------------------------------------------------------------------------
 # nodes (the book's per-step classes) agree with the fused layers
 
