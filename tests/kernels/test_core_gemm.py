@@ -23,7 +23,8 @@ SHAPES = [
     (129, 97, 96), (257, 40, 7), (2, 520, 3),
 ]
 # Fewer, larger shapes that cross several cache blocks (each kernel, f32 and f64).
-BLOCK_SHAPES = [(300, 520, 70), (3, 5, 4100), (260, 770, 129), (401, 300, 50), (9, 40, 1100), (70, 257, 2053)]
+BLOCK_SHAPES = [(300, 520, 70), (3, 5, 4100), (260, 770, 129), (401, 300, 50), (9, 40, 1100), (70, 257, 2053),
+                (64, 256, 1024)]  # the last: rows of B 4 KiB apart, packed
 
 
 def _sides(rng, m, k, n, trans_a, trans_b, dtype):
