@@ -11,6 +11,8 @@
 
 #include "gemm/blocked.hpp"
 
+#include <utility>
+
 #include "gemm/epilogue.hpp"
 #include "core/block_cache.hpp"
 #include "core/scratch_buffer.hpp"
@@ -71,6 +73,50 @@ struct PackPlan {
     bool pack_b;
 };
 
+// One (kc, nc) block of B at (pc, jc) applied to rows [m0, m1) of c: for each block of MC rows, A is packed
+// (or read in place), then every (MR, NR) tile of c gets the microkernel, and bias + activation on the last K
+// block (first: the first K block, which writes c instead of adding to it). panel(jr, ic) gives the B
+// micro-panel of columns [jc + jr, jc + jr + NR) as (pointer, row stride): packed or in place.
+template <typename T, class Panel>
+void multiply_rows(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan& plan, index_t m0, index_t m1,
+                   index_t jc, index_t nc, index_t pc, index_t kc, Panel panel, T* abuf, BlockPrefetcher* prefetcher,
+                   const GemmEpilogue<T>& epilogue) {
+    const index_t MR = uk.mr, NR = uk.nr, MC = uk.mc;
+    const bool first = pc == 0, last = pc + kc == op.K;
+    for (index_t ic = m0; ic < m1; ic += MC) {
+        const index_t mc = std::min(MC, m1 - ic);
+        // A block (mc, kc) at (ic, pc), packed as ceil(mc / MR) micro-panels (kc, MR)
+        const T* ablock = op.a + ic * op.rs_a + pc * op.cs_a;
+        if (plan.pack_a) {
+            for (index_t ir = 0; ir < mc; ir += MR)
+                uk.pack_a(kc, std::min(MR, mc - ir), ablock + ir * op.rs_a, op.rs_a, op.cs_a, abuf + (ir / MR) * kc * MR);
+        }
+        // macrokernel: c block (mc, nc) at (ic, jc)
+        for (index_t jr = 0; jr < nc; jr += NR) {
+            const index_t nr = std::min(NR, nc - jr);
+            const auto [bp, rs_b] = panel(jr, ic);
+            for (index_t ir = 0; ir < mc; ir += MR) {
+                const index_t mr = std::min(MR, mc - ir);
+                const T* ap = plan.pack_a ? abuf + (ir / MR) * kc * MR : ablock + ir * op.rs_a;
+                const index_t rs_a = plan.pack_a ? 1 : op.rs_a;
+                const index_t cs_a = plan.pack_a ? MR : op.cs_a;
+                T* ct = op.c + (ic + ir) * op.ldc + jc + jr;
+                uk.fn(kc, ap, rs_a, cs_a, bp, rs_b, ct, op.ldc, mr, nr, !first);
+                if (prefetcher) prefetcher->step();
+                if (last) {
+                    const T* bias = epilogue.bias ? epilogue.bias + jc + jr : nullptr;
+                    apply_epilogue(ct, op.ldc, mr, nr, bias, epilogue.act);
+                }
+            }
+        }
+    }
+}
+
+template <typename T>
+T* pack_a_buffer(const MicroKernel<T>& uk, const PackPlan& plan, index_t rows, index_t K) {
+    return plan.pack_a ? scratch_a<T>(ceil_div(std::min(uk.mc, rows), uk.mr) * uk.mr * std::min(uk.kc, K)) : nullptr;
+}
+
 // Computes c[m0:m1, n0:n1] (full K) on the calling thread.
 template <typename T>
 void gemm_range(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan& plan, index_t m0, index_t m1,
@@ -78,7 +124,7 @@ void gemm_range(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan&
     const index_t MR = uk.mr, NR = uk.nr;
     const index_t MC = uk.mc, KC = uk.kc, NC = uk.nc;
     const index_t K = op.K;
-    T* abuf = plan.pack_a ? scratch_a<T>(ceil_div(std::min(MC, m1 - m0), MR) * MR * std::min(KC, K)) : nullptr;
+    T* abuf = pack_a_buffer(uk, plan, m1 - m0, K);
     T* bbuf = plan.pack_b ? scratch_b<T>(ceil_div(std::min(NC, n1 - n0), NR) * NR * std::min(KC, K)) : nullptr;
 
     const bool single_pass = m1 - m0 <= MC;
@@ -87,8 +133,6 @@ void gemm_range(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan&
         const index_t nc = std::min(NC, n1 - jc);
         for (index_t pc = 0; pc < K; pc += KC) {
             const index_t kc = std::min(KC, K - pc);
-            const bool first = pc == 0;
-            const bool last = pc + kc == K;
             // B block (kc, nc) at (pc, jc)
             const T* bblock = op.b + pc * op.rs_b + jc * op.cs_b;
             // Prefetch the next B block, (jc, pc + KC) else (jc + NC, 0), while computing on this one.
@@ -104,43 +148,48 @@ void gemm_range(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan&
             } else {
                 prefetcher.stop();
             }
-            for (index_t ic = m0; ic < m1; ic += MC) {
-                const index_t mc = std::min(MC, m1 - ic);
-                // A block (mc, kc) at (ic, pc), packed as ceil(mc / MR) micro-panels (kc, MR)
-                const T* ablock = op.a + ic * op.rs_a + pc * op.cs_a;
-                if (plan.pack_a) {
-                    for (index_t ir = 0; ir < mc; ir += MR)
-                        uk.pack_a(kc, std::min(MR, mc - ir), ablock + ir * op.rs_a, op.rs_a, op.cs_a,
-                                  abuf + (ir / MR) * kc * MR);
-                }
-                // macrokernel: c block (mc, nc) at (ic, jc)
-                for (index_t jr = 0; jr < nc; jr += NR) {
-                    const index_t nr = std::min(NR, nc - jr);
-                    const T* bp = bblock + jr * op.cs_b;
-                    index_t rs_b = op.rs_b;
-                    if (plan.pack_b) {
-                        // B micro-panel (kc, NR), packed on the first pass over the rows and reused after;
-                        // with a single pass, one L1-resident panel buffer is reused for every jr.
-                        T* panel = single_pass ? bbuf : bbuf + (jr / NR) * kc * NR;
-                        if (ic == m0) uk.pack_b(kc, nr, bp, op.rs_b, op.cs_b, panel);
-                        bp = panel;
-                        rs_b = NR;
-                    }
-                    for (index_t ir = 0; ir < mc; ir += MR) {
-                        const index_t mr = std::min(MR, mc - ir);
-                        const T* ap = plan.pack_a ? abuf + (ir / MR) * kc * MR : ablock + ir * op.rs_a;
-                        const index_t rs_a = plan.pack_a ? 1 : op.rs_a;
-                        const index_t cs_a = plan.pack_a ? MR : op.cs_a;
-                        T* ct = op.c + (ic + ir) * op.ldc + jc + jr;
-                        uk.fn(kc, ap, rs_a, cs_a, bp, rs_b, ct, op.ldc, mr, nr, !first);
-                        prefetcher.step();
-                        if (last) {
-                            const T* bias = epilogue.bias ? epilogue.bias + jc + jr : nullptr;
-                            apply_epilogue(ct, op.ldc, mr, nr, bias, epilogue.act);
-                        }
-                    }
-                }
-            }
+            // B micro-panel (kc, NR), packed on the first pass over the rows and reused after; with a single
+            // pass, one L1-resident panel buffer is reused for every jr. Unpacked: read in place.
+            const auto panel = [&](index_t jr, index_t ic) -> std::pair<const T*, index_t> {
+                const T* bp = bblock + jr * op.cs_b;
+                if (!plan.pack_b) return {bp, op.rs_b};
+                T* packed = single_pass ? bbuf : bbuf + (jr / NR) * kc * NR;
+                if (ic == m0) uk.pack_b(kc, std::min(NR, nc - jr), bp, op.rs_b, op.cs_b, packed);
+                return {packed, NR};
+            };
+            multiply_rows(uk, op, plan, m0, m1, jc, nc, pc, kc, panel, abuf, &prefetcher, epilogue);
+        }
+    }
+}
+
+// A product split along M whose B is packed: rather than every range packing all of B again, the threads
+// pack each (KC, NC) block of B once, together (one micro-panel per task), into one shared buffer, and then
+// multiply their ranges of rows by it. The blocks and the order of K are gemm_range's, so the results are
+// the same bits.
+template <typename T>
+void gemm_rows_on_shared_b(const MicroKernel<T>& uk, const Operands<T>& op, const PackPlan& plan, index_t M,
+                           index_t N, int nt, const GemmEpilogue<T>& epilogue) {
+    const index_t NR = uk.nr, KC = uk.kc, NC = uk.nc, K = op.K;
+    PooledArray<T> shared = pooled<T>(ceil_div(std::min(NC, N), NR) * NR * std::min(KC, K));
+    const index_t tiles = ceil_div(M, uk.mr);
+    for (index_t jc = 0; jc < N; jc += NC) {
+        const index_t nc = std::min(NC, N - jc);
+        for (index_t pc = 0; pc < K; pc += KC) {
+            const index_t kc = std::min(KC, K - pc);
+            const T* bblock = op.b + pc * op.rs_b + jc * op.cs_b;
+            T* panels = shared.get();
+            parallel_for(ceil_div(nc, NR), nt, [&](index_t j) {
+                const index_t jr = j * NR;
+                uk.pack_b(kc, std::min(NR, nc - jr), bblock + jr * op.cs_b, op.rs_b, op.cs_b, panels + j * kc * NR);
+            });
+            const auto panel = [&](index_t jr, index_t) -> std::pair<const T*, index_t> {
+                return {panels + (jr / NR) * kc * NR, NR};
+            };
+            parallel_ranges(tiles, 1, nt, kGemmTasksPerThread, [&](index_t first, index_t last) {
+                const index_t m0 = std::min(M, first * uk.mr), m1 = std::min(M, last * uk.mr);
+                T* abuf = pack_a_buffer(uk, plan, m1 - m0, K);
+                multiply_rows(uk, op, plan, m0, m1, jc, nc, pc, kc, panel, abuf, nullptr, epilogue);
+            });
         }
     }
 }
@@ -222,6 +271,10 @@ void gemm_blocked(const MicroKernel<T>& uk, index_t M, index_t N, index_t K, con
     const int nt = static_cast<int>(std::min<index_t>(threads_for(M * N * K, index_t(1) << 17), tiles));
     if (nt <= 1) {
         gemm_range(uk, op, plan, 0, M, 0, N, epilogue);
+        return;
+    }
+    if (!split_n && plan.pack_b) {
+        gemm_rows_on_shared_b(uk, op, plan, M, N, nt, epilogue);
         return;
     }
     // whole register tiles, claimed in ranges at run time (a range's results do not depend on who runs it)
