@@ -249,13 +249,18 @@ class Dense(Layer):
         name = self._fused_activation()
         if name is None:
             return super()._forward_ops(x, inference)
+        y = self._fused_forward(as_float(x, self.operations[0].param.dtype), name)
+        return self._forward_ops_from(3, y, inference)
+
+    def _fused_forward(self, x, name):
+        """``act(x @ W + B)`` in one ``kernels.linear`` call on x (the parameters' dtype), leaving
+        [WeightMultiply, BiasAdd, act] as the fused path does (see the class docstring)."""
         w_op, b_op, act = self.operations[:3]
-        x = as_float(x, w_op.param.dtype)
         y = kernels.linear(x, w_op._kernel_param(), b_op._kernel_param(), name)
         w_op.input_, w_op.output = x, None
         b_op.input_, b_op.output = None, None
         act.input_, act.output = None, y
-        return self._forward_ops_from(3, y, inference)
+        return y
 
     def _backward_ops(self, grad, need_input_grad=True):
         name = self._fused_activation()
@@ -263,10 +268,13 @@ class Dense(Layer):
             return super()._backward_ops(grad, need_input_grad)
         for op in reversed(self.operations[3:]):
             grad = op.backward(grad)
+        return self._fused_backward(as_float(grad, self.operations[2].output.dtype), name, need_input_grad)
+
+    def _fused_backward(self, grad, name, need_input_grad):
+        """The gradients of ``_fused_forward``'s output in one ``kernels.linear_backward`` call on grad (the
+        output's dtype): every operation's gradients set, the input gradient returned (None when not needed)."""
         w_op, b_op, act = self.operations[:3]
-        y = act.output
-        grad = as_float(grad, y.dtype)
-        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op._kernel_param(), y, grad, name,
+        grad_x, grad_w, grad_b = kernels.linear_backward(w_op.input_, w_op._kernel_param(), act.output, grad, name,
                                                          need_grad_x=need_input_grad)
         act.input_grad = b_op.input_grad = None
         w_op.input_grad = grad_x

@@ -25,7 +25,7 @@ import numpy as np
 from fastdl import device as dev
 from fastdl.base import as_caller_dtype, caller_dtype
 from fastdl.io import load_params
-from fastdl.layers import Layer
+from fastdl.layers import Dense, Layer
 from fastdl.losses import DEVICE_LOSSES, Loss, MeanSquaredError
 
 
@@ -49,6 +49,33 @@ def _layer_backward(layer, grad, need_input_grad):
     if need_input_grad or not isinstance(layer, Layer):
         return layer.backward(grad)
     return layer.backward(grad, need_input_grad=False)
+
+
+def _dense_chain(net, X_batch):
+    """``[(layer, activation name)]`` when ``train_batch`` may run ``net`` as a chain of fused Dense kernels
+    (``NeuralNetwork._train_dense_chain``): every layer a set-up fastdl ``Dense`` (not a subclass) whose
+    operations are exactly [WeightMultiply, BiasAdd, a fusable activation] on the host, all in one dtype, a
+    fastdl loss, the network's own forward and backward, and a 2-D float batch of the first layer's width.
+    Otherwise None, and the layers run one by one."""
+    cls = type(net)
+    if cls._forward is not LayerBlock._forward or cls._backward is not LayerBlock._backward:
+        return None
+    if not net.layers or not isinstance(net.loss, Loss) or caller_dtype(X_batch) is None:
+        return None
+    dtype = getattr(net.layers[0], "dtype", None)
+    chain = []
+    for layer in net.layers:
+        if type(layer) is not Dense or layer.first or layer._device is not None or layer.dtype != dtype:
+            return None
+        if len(layer.operations) != 3:
+            return None
+        name = layer._fused_activation()
+        if name is None:
+            return None
+        chain.append((layer, name))
+    if X_batch.ndim != 2 or X_batch.shape[1] != net.layers[0].operations[0].param.shape[0]:
+        return None
+    return chain
 
 
 class LayerBlock:
@@ -222,10 +249,31 @@ class NeuralNetwork(LayerBlock):
         On the cuda backend the batch goes up once and everything but the loss stays on the device."""
         if dev.cuda_backend():
             return self._train_batch_cuda(X_batch, y_batch, inference)
+        chain = _dense_chain(self, X_batch)
+        if chain is not None:
+            return self._train_dense_chain(chain, X_batch, y_batch)
         prediction = self._prediction_for_loss(self._forward(X_batch, inference), X_batch)
         batch_loss = self.loss.forward(prediction, y_batch)
         loss_grad = self.loss.backward()
         self._backward(loss_grad, need_input_grad=False)
+        return batch_loss
+
+    def _train_dense_chain(self, chain, X_batch, y_batch):
+        """``train_batch`` of a network of plain Dense layers (``_dense_chain``): the same kernel calls with the
+        same arguments, and every attribute left as the layer-by-layer path leaves it, without that path's
+        per-layer casts and checks, which the chain has already settled for the whole batch."""
+        self._batch_dtype = caller_dtype(X_batch)
+        x = chain[0][0]._cast(X_batch)  # once, as the layer-by-layer path casts it for the first layer
+        for layer, name in chain:
+            layer._caller_dtype = x.dtype
+            layer.input_ = x
+            x = layer.output = layer._fused_forward(x, name)
+        batch_loss = self.loss.forward(x, y_batch)
+        grad = self.loss.backward()
+        for i in range(len(chain) - 1, -1, -1):
+            layer, name = chain[i]
+            grad = layer._fused_backward(grad, name, i > 0)
+            layer._param_grads()
         return batch_loss
 
     def _prediction_for_loss(self, prediction, X_batch):
