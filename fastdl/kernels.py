@@ -532,6 +532,28 @@ def _plain_update(params, grads, states):
             and all(s.shape == p.shape for p, s in zip(params, states)))
 
 
+def _one_host_float_dtype(rule, params, grads, states):
+    """The kinds a backend that checks its arrays cannot tell apart itself: the rule, the counts, and every
+    array a host NumPy array of the first parameter's dtype, float32 or float64 (layouts, shapes and overlaps
+    it checks)."""
+    if rule not in UPDATE_RULES or not params or len(grads) != len(params):
+        return False
+    if len(states) != (len(params) if UPDATE_RULES[rule] else 0):
+        return False
+    if type(params[0]) is not np.ndarray or params[0].dtype not in _FLOAT_DTYPES:
+        return False
+    dtype = params[0].dtype
+    for group in (params, grads, states):
+        for a in group:
+            if type(a) is not np.ndarray or a.dtype != dtype:
+                return False
+    return True
+
+
+def _as_list(arrays):
+    return arrays if type(arrays) is list else list(arrays)
+
+
 def _overlap_problem(params, grads, states):
     """``(ValueError, message)`` when two of the arrays share memory, else None."""
     named = [(f"params[{i}]", a) for i, a in enumerate(params)] + [(f"grads[{i}]", a) for i, a in enumerate(grads)]
@@ -574,7 +596,17 @@ def try_parameter_update(rule: str, params: Sequence[FloatArray], grads: Sequenc
 
     This is the optimizers' path, run every step: the memory-overlap check is left to the backend, where it
     costs nothing. The C++ step checks it before it writes anything (and says so with a ValueError, taken
-    here as "not accepted"); the NumPy rule updates aliased arrays one after the other, as the book's loop."""
+    here as "not accepted"); the NumPy rule updates aliased arrays one after the other, as the book's loop.
+    A backend whose step checks every array before it writes (``STEP_CHECKS_ITS_ARRAYS``, the cpu backend's)
+    is called at once for host arrays of one float dtype; only when it refuses are the arrays examined here."""
+    backend = _backend.module()
+    if getattr(backend, "STEP_CHECKS_ITS_ARRAYS", False) and _one_host_float_dtype(rule, params, grads, states):
+        try:
+            backend.parameter_update(rule, _as_list(params), _as_list(grads), _as_list(states), float(lr),
+                                     float(hyper), float(clip))
+            return True
+        except ValueError:
+            pass  # nothing was written: the checks below say whether to refuse, or raise the backend's error
     if _update_problem(rule, params, grads, states) is not None:
         return False
     if len({p.dtype for p in params}) > 1 and _overlap_problem(params, grads, states) is not None:

@@ -67,6 +67,9 @@ def cross_entropy(logits, target, reduction):
     return _core.softmax_cross_entropy(logits, target, 1e-9, False, scale, scale)
 
 
+#: parameter_update refuses (ValueError) every layout, shape and overlap it cannot take before it writes anything
+STEP_CHECKS_ITS_ARRAYS = True
+
 _UPDATE_BY_DTYPE = {np.dtype(np.float32): _core.parameter_update_float32,
                     np.dtype(np.float64): _core.parameter_update_float64}
 

@@ -86,6 +86,9 @@ def _bad_cases():
         (("sgd", [readonly], [b]), {}, ValueError, ["params[0]", "writeable"]),
         (("sgd", [a, a], [b, np.zeros_like(b)]), {}, ValueError, ["share memory"]),
         (("sgd", [big[:3]], [big[2:5]]), {}, ValueError, ["share memory"]),
+        # a good parameter first: nothing may be written before the bad one is found
+        (("sgd", [np.zeros(5, np.float32), big[::2]], [np.ones(5, np.float32), b]), {}, ValueError,
+         ["params[1]", "C-contiguous"]),
     ]
 
 
