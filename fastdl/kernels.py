@@ -518,13 +518,10 @@ def _update_problem(rule, params, grads, states):
 def _plain_update(params, grads, states):
     """The common case, answered in one pass: every array a C-contiguous, writeable host NumPy array of one dtype,
     float32 or float64, and every grad and state of its parameter's shape (the counts are checked already)."""
-    if not params or type(params[0]) is not np.ndarray or params[0].dtype not in _FLOAT_DTYPES:
+    if not _one_float_dtype(params, grads, states):
         return False
-    dtype = params[0].dtype
     for group in (params, grads, states):
         for a in group:
-            if type(a) is not np.ndarray or a.dtype != dtype:
-                return False
             flags = a.flags
             if not (flags.c_contiguous and flags.writeable):
                 return False
@@ -532,22 +529,23 @@ def _plain_update(params, grads, states):
             and all(s.shape == p.shape for p, s in zip(params, states)))
 
 
+def _one_float_dtype(params, grads, states):
+    """Every array a host NumPy array of the first parameter's dtype, float32 or float64."""
+    if not params or type(params[0]) is not np.ndarray or params[0].dtype not in _FLOAT_DTYPES:
+        return False
+    dtype = params[0].dtype
+    return all(type(a) is np.ndarray and a.dtype == dtype for group in (params, grads, states) for a in group)
+
+
 def _one_host_float_dtype(rule, params, grads, states):
     """The kinds a backend that checks its arrays cannot tell apart itself: the rule, the counts, and every
     array a host NumPy array of the first parameter's dtype, float32 or float64 (layouts, shapes and overlaps
     it checks)."""
-    if rule not in UPDATE_RULES or not params or len(grads) != len(params):
+    if rule not in UPDATE_RULES or len(grads) != len(params):
         return False
     if len(states) != (len(params) if UPDATE_RULES[rule] else 0):
         return False
-    if type(params[0]) is not np.ndarray or params[0].dtype not in _FLOAT_DTYPES:
-        return False
-    dtype = params[0].dtype
-    for group in (params, grads, states):
-        for a in group:
-            if type(a) is not np.ndarray or a.dtype != dtype:
-                return False
-    return True
+    return _one_float_dtype(params, grads, states)
 
 
 def _as_list(arrays):
