@@ -269,7 +269,7 @@ class NeuralNetwork(LayerBlock):
             layer.input_ = x
             x = layer.output = layer._fused_forward(x, name)
         batch_loss = self.loss.forward(x, y_batch)
-        grad = self.loss.backward()
+        grad = chain[-1][0]._cast(self.loss.backward())  # a loss may hand back another dtype (shape: checked)
         for i in range(len(chain) - 1, -1, -1):
             layer, name = chain[i]
             grad = layer._fused_backward(grad, name, i > 0)

@@ -88,6 +88,24 @@ def test_chain_leaves_what_the_layers_leave(backend, dtype, batch_dtype, loss, n
             assert a == b, key
 
 
+class Float64Gradient(MeanSquaredError):
+    """A loss whose gradient comes back in float64 whatever the prediction's dtype: the layers cast it."""
+
+    def _input_grad(self):
+        return super()._input_grad().astype(np.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_chain_casts_a_loss_gradient_of_another_dtype(backend):
+    args = (NETWORKS["mlp"], Float64Gradient, np.float32, backend)
+    chain_net, chain_losses = _train(NeuralNetwork, *args)
+    by_layers, layer_losses = _train(LayerByLayer, *args)
+    assert chain_losses == layer_losses
+    for a, b in zip(chain_net.params(), by_layers.params()):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+
+
 def test_chain_is_not_taken_where_the_layers_differ():
     x = np.zeros((3, 7), np.float32)
     net = NeuralNetwork(NETWORKS["mlp"](np.float32), loss=SoftmaxCrossEntropy(), seed=1)

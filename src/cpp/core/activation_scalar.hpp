@@ -36,18 +36,4 @@ inline T activate(T z) {
     }
 }
 
-// dz = act'(z) * g, written with the output y = act(z).
-template <Activation A, typename T>
-inline T activate_backward(T y, T g) {
-    if constexpr (A == Activation::sigmoid) {
-        return g * y * (T(1) - y);
-    } else if constexpr (A == Activation::tanh) {
-        return g * (T(1) - y * y);
-    } else if constexpr (A == Activation::relu) {
-        return y > T(0) ? g : T(0);
-    } else {
-        return g;
-    }
-}
-
 }  // namespace fastdl

@@ -55,7 +55,7 @@ template <typename T>
 }
 
 #if defined(__x86_64__)
-// The same loops with 256- and 512-bit vectors (4x to 16x the elements of the baseline's 128-bit ones per
+// The same loops with 256- and 512-bit vectors (2x and 4x the elements of the baseline's 128-bit ones per
 // instruction: the step is bound by loads and stores from L2). No FMA: this file is built without contraction.
 template <typename T>
 [[gnu::target("avx2"), gnu::flatten]] void update_avx2(const UpdateSettings& s, T* p, T* g, T* v, index_t n) {
