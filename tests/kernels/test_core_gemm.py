@@ -9,6 +9,7 @@ identical bits.
 
 import numpy as np
 import pytest
+from helpers import vec_isas
 
 _core = pytest.importorskip("fastdl._core", reason="the C++ extension fastdl._core is not built")
 
@@ -212,6 +213,53 @@ def test_linear_backward_threads_identical(kernel, rng, restore_threads):
     two = _core.linear_backward(x, w, y, grad_y, "tanh")
     for u, v in zip(one, two):
         np.testing.assert_array_equal(u, v)
+
+
+# (n, in, out) on the read-out layer's path (few outputs, many inputs: both products in one pass over the columns of
+# x): the CNN's 60 x 12544 x 10, one row, primes, inputs that end inside a block and inside a panel of columns, and
+# every output count the path takes (up to 12 float32 / 6 float64; more falls back to the GEMMs)
+READOUT_SHAPES = [(60, 12544, 10), (1, 1024, 1), (7, 1031, 12), (13, 2053, 6), (60, 1100, 7), (3, 4099, 3),
+                  (5, 1157, 13)]
+
+
+@pytest.mark.parametrize("isa", vec_isas(_core))
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("n,i,o", READOUT_SHAPES)
+def test_readout_layer_backward(isa, rng, dtype, n, i, o):
+    x = rng.standard_normal((n, i)).astype(dtype)
+    w = (rng.standard_normal((i, o)) / np.sqrt(i)).astype(dtype)
+    y = np.tanh(x.astype(np.float64) @ w).astype(dtype)
+    grad_y = rng.standard_normal((n, o)).astype(dtype)
+    inputs = [a.copy() for a in (x, w, y, grad_y)]
+    dz = _act_grad(y.astype(np.float64), grad_y.astype(np.float64), "tanh")
+    _core.force_vec_isa(isa)
+    try:
+        gx, gw, gb = _core.linear_backward(x, w, y, grad_y, "tanh")
+        none, gw2, _ = _core.linear_backward(x, w, y, grad_y, "tanh", False)
+    finally:
+        _core.force_vec_isa("auto")
+    _close(gx, dz @ w.astype(np.float64).T, dtype, o)
+    _close(gw, x.astype(np.float64).T @ dz, dtype, n)
+    _close(gb, dz.sum(axis=0), dtype, n)
+    assert none is None
+    np.testing.assert_array_equal(gw2, gw)
+    for a, b in zip((x, w, y, grad_y), inputs):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_readout_layer_backward_threads_identical(rng, restore_threads, dtype):
+    x = rng.standard_normal((60, 4099)).astype(dtype)
+    w = rng.standard_normal((4099, 5)).astype(dtype)
+    y = np.zeros((60, 5), dtype)
+    grad_y = rng.standard_normal((60, 5)).astype(dtype)
+    results = []
+    for threads in (1, 2, 3):
+        _core.set_num_threads(threads)
+        results.append(_core.linear_backward(x, w, y, grad_y, "linear"))
+    for other in results[1:]:
+        for u, v in zip(results[0], other):
+            np.testing.assert_array_equal(u, v)
 
 
 def test_linear_empty_batch():

@@ -209,6 +209,26 @@ def test_activation_accuracy_in_ulp(isa, dtype, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("size", [1, 15, 16, 17, 131, 4099, 300_001])
+def test_activation_gradient_through_a_mask(isa, dtype, rng, name, size):
+    """With a dropout's keep mask, a dropped unit's gradient is exactly 0, even where y or grad_y hold inf or
+    NaN; a kept one is the unmasked gradient, bit for bit."""
+    y = activation((rng.standard_normal(size) * 3).astype(dtype), name)
+    g = rng.standard_normal(size).astype(dtype)
+    mask = rng.random(size) < 0.7
+    dropped = np.flatnonzero(~mask)
+    g[dropped[::2]] = np.nan
+    y[dropped[1::2]] = np.inf
+    inputs = [a.copy() for a in (y, g, mask)]
+    got = core.activation_backward(y, g, name, mask)
+    np.testing.assert_array_equal(got[mask], core.activation_backward(y, g, name)[mask])
+    assert np.all(got[~mask] == 0) and not np.any(np.signbit(got[~mask]))
+    np.testing.assert_allclose(got, activation_backward(y, g, name, mask=mask), **TOL[dtype])
+    for a, b in zip((y, g, mask), inputs):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_activation_large_threaded(isa, rng, name):
     x = (rng.standard_normal(300_001) * 5).astype(np.float32)
     g = rng.standard_normal(300_001).astype(np.float32)

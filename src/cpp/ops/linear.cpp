@@ -7,6 +7,7 @@
 #include "core/block_cache.hpp"
 #include "gemm/gemm.hpp"
 #include "ops/activations.hpp"
+#include "ops/linear_readout.hpp"
 
 namespace fastdl {
 
@@ -49,10 +50,15 @@ void linear_backward(const T* x, const T* w, const T* y, const T* grad_y, T* gra
         activation_backward_kernel<T>(act, y, grad_y, nullptr, dz_buffer.get(), n * out);  // the SIMD pass
         dz = dz_buffer.get();
     }
-    // grad_x (n, in) = dz (n, out) @ w^T, w is (in, out): an NT GEMM with K = out
-    if (grad_x) gemm<T>(n, in, out, dz, out, false, w, out, true, grad_x, in);
-    // grad_w (in, out) = x^T @ dz, x is (n, in): a TN GEMM with K = n
-    gemm<T>(in, out, n, x, in, true, dz, out, false, grad_w, out);
+    if (readout_backward_fits<T>(n, in, out)) {
+        // few outputs, many inputs: both products in one pass over the columns of x (linear_readout.hpp)
+        readout_backward<T>(x, w, dz, grad_x, grad_w, n, in, out);
+    } else {
+        // grad_x (n, in) = dz (n, out) @ w^T, w is (in, out): an NT GEMM with K = out
+        if (grad_x) gemm<T>(n, in, out, dz, out, false, w, out, true, grad_x, in);
+        // grad_w (in, out) = x^T @ dz, x is (n, in): a TN GEMM with K = n
+        gemm<T>(in, out, n, x, in, true, dz, out, false, grad_w, out);
+    }
     column_sum(dz, grad_b, n, out);
 }
 
