@@ -1,7 +1,7 @@
 """fastdl._core GEMM, linear and linear_backward against NumPy, for every GEMM kernel this CPU runs.
 
-Shapes have tails: 1s, primes, and sizes just under/over the microkernel tiles (MR 4/6/8, NR 8/16/32)
-and the cache blocks (KC 256, MC 72-192, NC 512/1024), on both sides of the packing thresholds (no
+Shapes have tails: 1s, primes, and sizes just under/over the microkernel tiles (MR 4/6/8/12, NR 8/16/32)
+and the cache blocks (KC 256/384, MC 72-192, NC 512/1024), on both sides of the packing thresholds (no
 packing below 64^3 multiply-adds; B packed when transposed or M > 384; A packed when N >= 8 NR).
 Every kernel this CPU supports is forced in turn (the `kernel` fixture). Also: 1 vs 2 threads must give
 identical bits.

@@ -4,6 +4,7 @@
 #include "gemm/gemm.hpp"
 
 #include <atomic>
+#include <type_traits>
 
 #include "core/cpu_features.hpp"
 #include "gemm/blocked.hpp"
@@ -60,6 +61,21 @@ const MicroKernel<double>& microkernel_for<double>(Kernel kernel) {
 #endif
         default: return generic_microkernel_f64();
     }
+}
+
+// The kernel's microkernel for a product of M rows. The AVX-512 float tile is 12 rows tall; a product of at most
+// 128 rows that 8-row tiles cover exactly and 12-row tiles do not (64 rows: five tiles of 12 and one of 4, whose
+// 4-row tile runs at half speed and leaves the two threads' row ranges uneven) takes the 8-row tile instead.
+// Every element is the same FMA chain in either tile, so the choice never changes a result.
+template <typename T>
+const MicroKernel<T>& microkernel_for_rows(Kernel kernel, index_t M) {
+#if defined(FASTDL_X86_KERNELS)
+    if constexpr (std::is_same_v<T, float>) {
+        if (kernel == Kernel::avx512 && M <= 128 && M % 8 == 0 && M % 12 != 0) return avx512_microkernel_f32_8_rows();
+    }
+#endif
+    (void)M;
+    return microkernel_for<T>(kernel);
 }
 
 std::atomic<int>& forced_kernel() {
@@ -159,7 +175,7 @@ void gemm(index_t M, index_t N, index_t K, const T* a, index_t lda, bool trans_a
         gemm_narrow(kernel == Kernel::avx512, M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
         return;
     }
-    gemm_blocked(microkernel_for<T>(kernel), M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
+    gemm_blocked(microkernel_for_rows<T>(kernel, M), M, N, K, a, lda, trans_a, b, ldb, trans_b, c, ldc, epilogue);
 }
 
 template const MicroKernel<float>* active_microkernel<float>();

@@ -46,8 +46,10 @@ const MicroKernel<double>& generic_microkernel_f64();
 // AVX2 + FMA (ukernel_avx2.cpp); only call when the CPU has avx2 and fma.
 const MicroKernel<float>& avx2_microkernel_f32();
 const MicroKernel<double>& avx2_microkernel_f64();
-// AVX-512F (ukernel_avx512.cpp); only call when the CPU has avx512f.
+// AVX-512F (ukernel_avx512.cpp); only call when the CPU has avx512f. The float kernel's tile is 12 rows tall; the
+// 8-row one serves the products whose rows 8-row tiles cover and 12-row tiles do not (microkernel_for_rows).
 const MicroKernel<float>& avx512_microkernel_f32();
+const MicroKernel<float>& avx512_microkernel_f32_8_rows();
 const MicroKernel<double>& avx512_microkernel_f64();
 
 // Whether a GEMM of N columns packs A: only when at least 8 column tiles of width nr reuse each packed A
