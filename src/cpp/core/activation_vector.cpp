@@ -119,8 +119,8 @@ inline void run_chunk(Activation act, bool backward, const T* a, const T* b, con
 
 // One entry per ISA; `flatten` inlines the generic code and that ISA's Ops into it.
 template <typename T>
-[[gnu::flatten]] void chunk_scalar(Activation act, bool backward, const T* a, const T* b,
-                                              const std::uint8_t* mask, T* out, index_t n) {
+[[gnu::flatten]] void chunk_scalar(Activation act, bool backward, const T* a, const T* b, const std::uint8_t* mask,
+                                   T* out, index_t n) {
     run_chunk<scalar::Ops<T>>(act, backward, a, b, mask, out, n);
 }
 

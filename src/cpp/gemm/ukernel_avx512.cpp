@@ -2,9 +2,9 @@
 // ukernel_tile.hpp over zmm registers.
 //
 // Register tile: MR rows x NR = 2 vectors (float 12 x 32, or 8 x 32 for the few products that 8-row tiles cover
-// better; double 8 x 16): 24 or 16 zmm accumulators. Partial
-// columns use AVX-512 masks. Everything between push_options and pop_options is compiled for
-// target("avx512f,avx2,fma"), so this file builds with baseline flags and only runs when the CPU has AVX-512.
+// better; double 8 x 16): 24 or 16 zmm accumulators. Partial columns use AVX-512 masks. Everything between
+// push_options and pop_options is compiled for target("avx512f,avx2,fma"), so this file builds with baseline
+// flags and only runs when the CPU has AVX-512.
 
 #include <immintrin.h>
 

@@ -8,8 +8,7 @@
 namespace fastdl {
 namespace {
 
-// a, b, out are (n,): split into one contiguous, 64-element aligned chunk per thread.
-// a, b, mask, out are (n,) (b and mask may be null).
+// a, b, mask, out are (n,) (b and mask may be null): split into contiguous, 64-element aligned chunks.
 template <typename T>
 void run_elementwise(Activation act, bool backward, const T* a, const T* b, const std::uint8_t* mask, T* out,
                      index_t n) {

@@ -24,8 +24,8 @@ namespace fastdl {
 namespace {
 
 constexpr index_t kMaxOutputBytes = 48;  // out * sizeof(T): 12 floats or 6 doubles
-constexpr index_t kMinInputs = 1024;
-constexpr index_t kPrefetchBlocks = 4;
+constexpr index_t kMinInputs = 1024;     // fewer inputs: the two GEMMs
+constexpr index_t kPrefetchBlocks = 4;   // how far ahead of the block x is fetched
 
 // grad_w[i + c, j] = sum over r of x[r, i + c] * dz[r, j] for the block of columns [i, i + cols), cols <= IB * W:
 // IB vectors of inputs per j, chained over the rows, then written transposed.
@@ -41,8 +41,10 @@ inline void grad_w_block(const T* x, const T* dz, T* grad_w, index_t n, index_t 
         for (int v = 0; v < IB; ++v) acc[j][v] = Ops::zero();
     for (index_t r = 0; r < n; ++r) {
         // the rows of x are far apart (one stream per row): fetch this row's columns a few blocks ahead
-        const T* ahead = x + r * in + i + kPrefetchBlocks * IB * W;
-        for (index_t line = 0; line < IB * W; line += kLine) __builtin_prefetch(ahead + line);
+        if (i + (kPrefetchBlocks + 1) * IB * W <= in) {
+            const T* ahead = x + r * in + i + kPrefetchBlocks * IB * W;
+            for (index_t line = 0; line < IB * W; line += kLine) __builtin_prefetch(ahead + line);
+        }
         V xv[IB];
         for (int v = 0; v < IB; ++v) {
             const T* p = x + r * in + i + v * W;
@@ -104,8 +106,8 @@ using Range = void (*)(const T* x, const T* w, const T* dz, T* grad_x, T* grad_w
                        index_t i1);
 
 #if defined(__x86_64__)
-// AVX-512 keeps two vectors of inputs per block (2 * OUT accumulators within its 32 registers); AVX2 one (16).
-// Vectors per grad_w block (OUT x IB accumulators) and per grad_x panel: AVX-512 has 32 registers, AVX2 16.
+// Vectors of inputs per grad_w block (OUT x IB accumulators) and per grad_x panel: AVX-512 has 32 registers,
+// AVX2 16.
 constexpr int kBlockVectorsAvx512 = 2, kPanelVectorsAvx512 = 8;
 constexpr int kBlockVectorsAvx2 = 1, kPanelVectorsAvx2 = 4;
 
@@ -113,13 +115,15 @@ template <typename T, int OUT>
 [[gnu::target("avx512f,avx512dq"), gnu::flatten]] void range_avx512(const T* x, const T* w, const T* dz, T* grad_x,
                                                                      T* grad_w, index_t n, index_t in, index_t i0,
                                                                      index_t i1) {
-    readout_columns<avx512::Ops<T>, T, OUT, kBlockVectorsAvx512, kPanelVectorsAvx512>(x, w, dz, grad_x, grad_w, n, in, i0, i1);
+    readout_columns<avx512::Ops<T>, T, OUT, kBlockVectorsAvx512, kPanelVectorsAvx512>(x, w, dz, grad_x, grad_w, n,
+                                                                                      in, i0, i1);
 }
 
 template <typename T, int OUT>
 [[gnu::target("avx2,fma"), gnu::flatten]] void range_avx2(const T* x, const T* w, const T* dz, T* grad_x, T* grad_w,
                                                            index_t n, index_t in, index_t i0, index_t i1) {
-    readout_columns<avx2::Ops<T>, T, OUT, kBlockVectorsAvx2, kPanelVectorsAvx2>(x, w, dz, grad_x, grad_w, n, in, i0, i1);
+    readout_columns<avx2::Ops<T>, T, OUT, kBlockVectorsAvx2, kPanelVectorsAvx2>(x, w, dz, grad_x, grad_w, n, in,
+                                                                                i0, i1);
 }
 
 // The entry for `out` outputs (1 <= out <= kMaxOutputBytes / sizeof(T)).
