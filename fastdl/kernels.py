@@ -493,7 +493,7 @@ def _update_problem(rule, params, grads, states):
     if rule not in UPDATE_RULES:
         return ValueError, f"{op}: rule must be one of {sorted(UPDATE_RULES)}, got {rule!r}"
     want_states = len(params) if UPDATE_RULES[rule] else 0
-    if len(grads) != len(params) or len(states) != want_states:
+    if not _counts_fit(rule, params, grads, states):
         return ValueError, (f"{op}: got {len(params)} params, {len(grads)} grads and {len(states)} states; rule "
                             f"{rule!r} needs one grad per param and {want_states} states")
     if _plain_update(params, grads, states):
@@ -537,15 +537,17 @@ def _one_float_dtype(params, grads, states):
     return all(type(a) is np.ndarray and a.dtype == dtype for group in (params, grads, states) for a in group)
 
 
+def _counts_fit(rule, params, grads, states):
+    """A known rule, one grad per param, and one state per param for the rules that keep one (else none)."""
+    return (rule in UPDATE_RULES and len(grads) == len(params)
+            and len(states) == (len(params) if UPDATE_RULES[rule] else 0))
+
+
 def _one_host_float_dtype(rule, params, grads, states):
     """The kinds a backend that checks its arrays cannot tell apart itself: the rule, the counts, and every
     array a host NumPy array of the first parameter's dtype, float32 or float64 (layouts, shapes and overlaps
     it checks)."""
-    if rule not in UPDATE_RULES or len(grads) != len(params):
-        return False
-    if len(states) != (len(params) if UPDATE_RULES[rule] else 0):
-        return False
-    return _one_float_dtype(params, grads, states)
+    return _counts_fit(rule, params, grads, states) and _one_float_dtype(params, grads, states)
 
 
 def _as_list(arrays):

@@ -39,6 +39,13 @@ def _expected(a, b, trans_a, trans_b):
     return (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
 
 
+def _check_every_transpose(rng, m, k, n, dtype):
+    """matmul against NumPy in float64 for each of the four transpose flag pairs."""
+    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
+        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
+        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+
+
 def _close(actual, expected, dtype, k):
     rtol, atol = (2e-4, 2e-5) if dtype == np.float32 else (1e-11, 1e-12)
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol * np.sqrt(max(k, 1)))
@@ -77,9 +84,7 @@ def test_matmul_tails(kernel, rng, dtype, trans_a, trans_b):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n", BLOCK_SHAPES)
 def test_matmul_cache_blocks(kernel, rng, dtype, m, k, n):
-    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
-        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
-        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+    _check_every_transpose(rng, m, k, n, dtype)
 
 
 @pytest.mark.parametrize("m,k,n", [(0, 5, 3), (4, 0, 3), (4, 5, 0), (0, 0, 0)])
@@ -101,9 +106,7 @@ def test_matmul_empty(kernel, m, k, n):
                                    (60, 89, 10), (89, 60, 10), (46, 89, 5), (60, 89, 11), (4096, 8, 10),
                                    (2048, 16, 10), (60, 89, 6)])
 def test_matmul_narrow_results(kernel, rng, dtype, m, k, n):
-    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
-        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
-        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+    _check_every_transpose(rng, m, k, n, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -129,9 +132,7 @@ SPLIT_K_SHAPES = [(60, 784, 89), (1, 512, 1), (64, 515, 128), (61, 1031, 97), (7
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("m,k,n", SPLIT_K_SHAPES)
 def test_split_k_products(kernel, rng, dtype, m, k, n):
-    for trans_a, trans_b in [(False, False), (False, True), (True, False), (True, True)]:
-        a, b = _sides(rng, m, k, n, trans_a, trans_b, dtype)
-        _close(_core.matmul(a, b, trans_a, trans_b), _expected(a, b, trans_a, trans_b), dtype, k)
+    _check_every_transpose(rng, m, k, n, dtype)
     x = rng.standard_normal((m, k)).astype(dtype)
     w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(dtype)
     bias = rng.standard_normal(n).astype(dtype)
